@@ -1,0 +1,1 @@
+"""Models, agents and tools. Knows nothing of ChatKit: `service.chatkit` adapts to it."""

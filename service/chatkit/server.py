@@ -1,0 +1,333 @@
+"""The ChatKit server: checks each request, then answers turns with the Agents SDK agent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextvars import ContextVar
+from typing import Any
+
+from agents import Agent, Runner, RunResultStreaming
+from chatkit.actions import Action
+from chatkit.agents import AgentContext, stream_agent_response
+from chatkit.errors import CustomStreamError
+from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
+from chatkit.store import AttachmentStore, NotFoundError
+from chatkit.types import (
+    AttachmentsCreateReq,
+    AttachmentsDeleteReq,
+    ChatKitReq,
+    ClientToolCallItem,
+    FeedbackKind,
+    InputTranscribeReq,
+    ProgressUpdateEvent,
+    StructuredInputItem,
+    SyncCustomActionResponse,
+    ThreadItem,
+    ThreadMetadata,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
+    ThreadsCustomActionReq,
+    ThreadsRetryAfterItemReq,
+    ThreadsSyncCustomActionReq,
+    ThreadStreamEvent,
+    UserMessageInput,
+    UserMessageItem,
+    UserMessageTextContent,
+    WidgetItem,
+    is_streaming_req,
+)
+
+from service.agents.context import ToolContext
+from service.agents.errors import ModelFailure, describe_model_failure, not_configured
+from service.agents.factory import ModelHandle
+from service.agents.titles import TitleWriter, fallback_title
+from service.chatkit.converter import HistoryConverter
+from service.chatkit.errors import FeatureNotEnabled, InvalidRequest
+from service.chatkit.ids import rewrite_fake_ids
+from service.chatkit.requests import parse_chatkit_request
+from service.chatkit.store.base import ChatStore
+from service.request_context import RequestContext
+
+logger = logging.getLogger(__name__)
+
+
+class _Turn:
+    """What a running turn must stop when the client goes away."""
+
+    def __init__(self) -> None:
+        self.run: RunResultStreaming | None = None
+        self.title: asyncio.Task[str] | None = None
+
+    def cancel(self) -> None:
+        if self.run is not None and not self.run.is_complete:
+            self.run.cancel()
+        if self.title is not None:
+            self.title.cancel()
+
+
+# The turn of the task running the stream: `respond` and `handle_stream_cancelled` run in the
+# same task, and the cancellation can land in either (in the SDK's store writes, say).
+_current_turn: ContextVar[_Turn | None] = ContextVar("current_turn", default=None)
+
+
+def user_text(item: UserMessageItem) -> str:
+    return "".join(
+        part.text if isinstance(part, UserMessageTextContent) else f"@{part.text}"
+        for part in item.content
+    )
+
+
+class ChatServer(ChatKitServer[RequestContext]):
+    def __init__(
+        self,
+        store: ChatStore,
+        model: ModelHandle,
+        agent: Agent[ToolContext] | None,
+        *,
+        titles: TitleWriter | None,
+        history_limit: int,
+        max_turns: int,
+        attachment_store: AttachmentStore[RequestContext] | None = None,
+    ) -> None:
+        super().__init__(store, attachment_store)
+        self.store: ChatStore = store
+        self.model = model
+        self.agent = agent
+        self.titles = titles
+        self.history_limit = history_limit
+        self.max_turns = max_turns
+        self.converter = HistoryConverter()
+
+    # --- requests ----------------------------------------------------------------------------
+
+    async def process(
+        self, request: str | bytes | bytearray, context: RequestContext
+    ) -> StreamingResult | NonStreamingResult:
+        raw = request.encode() if isinstance(request, str) else bytes(request)
+        return await self.handle(parse_chatkit_request(raw), context)
+
+    async def handle(
+        self, request: ChatKitReq, context: RequestContext
+    ) -> StreamingResult | NonStreamingResult:
+        """Answer a parsed request after checking what the SDK would only fail on mid-stream."""
+        await self._check(request, context)
+        if is_streaming_req(request):
+            source = self._process_streaming(request, context)
+            thread_id = getattr(request.params, "thread_id", None)
+            if thread_id is not None:
+                source = self._one_turn_at_a_time(thread_id, context, source)
+            return StreamingResult(source)
+        return NonStreamingResult(await self._process_non_streaming(request, context))
+
+    async def _one_turn_at_a_time(
+        self, thread_id: str, context: RequestContext, source: AsyncIterator[bytes]
+    ) -> AsyncGenerator[bytes, None]:
+        async with self.store.turn_lock(thread_id, context):
+            async for chunk in source:
+                yield chunk
+
+    async def _check(self, request: ChatKitReq, context: RequestContext) -> None:
+        match request:
+            case AttachmentsCreateReq() | AttachmentsDeleteReq() if self.attachment_store is None:
+                raise FeatureNotEnabled("file uploads are not enabled on this server")
+            case InputTranscribeReq():
+                raise FeatureNotEnabled("voice input is not enabled on this server")
+            case ThreadsCreateReq():
+                await self._check_input(request.params.input, context)
+            case ThreadsAddUserMessageReq():
+                await self.store.load_thread(request.params.thread_id, context)
+                await self._check_input(request.params.input, context)
+            case ThreadsRetryAfterItemReq():
+                item = await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+                if not isinstance(item, UserMessageItem):
+                    raise InvalidRequest(f"item {item.id} is not a user message; only those retry")
+            case ThreadsAddClientToolOutputReq():
+                page = await self.store.load_thread_items(
+                    request.params.thread_id, None, 1, "desc", context
+                )
+                last = page.data[0] if page.data else None
+                if not (isinstance(last, ClientToolCallItem) and last.status == "pending"):
+                    raise InvalidRequest("no client tool call is waiting for output in this thread")
+            case ThreadsAddStructuredInputReq():
+                item = await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+                if not isinstance(item, StructuredInputItem) or item.status != "pending":
+                    raise InvalidRequest(f"item {item.id} is not a pending structured input")
+            case ThreadsCustomActionReq() | ThreadsSyncCustomActionReq():
+                await self.store.load_thread(request.params.thread_id, context)
+                if request.params.item_id is not None:
+                    item = await self.store.load_item(
+                        request.params.thread_id, request.params.item_id, context
+                    )
+                    if not isinstance(item, WidgetItem):
+                        raise InvalidRequest(f"item {item.id} is not a widget")
+                if isinstance(request, ThreadsSyncCustomActionReq):
+                    raise InvalidRequest(_no_action_handler(request.params.action))
+            case _:
+                pass
+
+    async def _check_input(self, message: UserMessageInput, context: RequestContext) -> None:
+        has_text = any(
+            not isinstance(part, UserMessageTextContent) or part.text.strip()
+            for part in message.content
+        )
+        if not has_text and not message.attachments:
+            raise InvalidRequest("the message is empty")
+        for attachment_id in message.attachments:
+            await self.store.load_attachment(attachment_id, context)
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    async def respond(
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        context: RequestContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        turn = _Turn()
+        _current_turn.set(turn)
+        wants_title = thread.title is None and input_user_message is not None
+        first_text = user_text(input_user_message) if input_user_message else ""
+        try:
+            if self.agent is None:
+                raise _TurnFailed(not_configured(self.model))
+            if wants_title and self.titles is not None:
+                turn.title = asyncio.create_task(self.titles.title_for(first_text))
+            agent_context = AgentContext[RequestContext](
+                thread=thread, store=self.store, request_context=context
+            )
+            turn.run = Runner.run_streamed(
+                self.agent,
+                await self._history(thread, context),
+                context=self._tool_context(agent_context, context),
+                max_turns=self.max_turns,
+            )
+            events = stream_agent_response(agent_context, turn.run)
+
+            def new_message_id() -> str:
+                return self.store.generate_item_id("message", thread, context)
+
+            async for event in rewrite_fake_ids(events, new_message_id):
+                yield event
+        except _TurnFailed as failed:
+            self._fail(thread, wants_title, first_text, failed.failure)
+        except (asyncio.CancelledError, GeneratorExit):
+            turn.cancel()
+            raise
+        except Exception as exc:
+            turn.cancel()
+            failure = describe_model_failure(exc, self.model)
+            if failure.kind == "internal":
+                logger.exception("turn failed")
+            self._fail(thread, wants_title, first_text, failure)
+        finally:
+            _current_turn.set(None)
+        if wants_title:
+            thread.title = await self._title(turn, first_text)
+
+    def _fail(
+        self, thread: ThreadMetadata, wants_title: bool, first_text: str, failure: ModelFailure
+    ) -> None:
+        logger.warning(
+            "model call failed: %s (status %s)",
+            failure.kind,
+            failure.status,
+            extra={"error_type": failure.kind},
+        )
+        if wants_title:
+            thread.title = fallback_title(first_text)
+        raise CustomStreamError(failure.message, allow_retry=failure.retryable)
+
+    async def _title(self, turn: _Turn, first_text: str) -> str:
+        if turn.title is None:
+            return fallback_title(first_text)
+        try:
+            return await turn.title
+        except asyncio.CancelledError:
+            turn.title.cancel()
+            raise
+
+    async def _history(self, thread: ThreadMetadata, context: RequestContext) -> list[Any]:
+        page = await self.store.load_thread_items(
+            thread.id, None, self.history_limit, "desc", context
+        )
+        items: list[ThreadItem] = list(reversed(page.data))
+        return await self.converter.to_agent_input(items)
+
+    @staticmethod
+    def _tool_context(
+        agent_context: AgentContext[RequestContext], context: RequestContext
+    ) -> ToolContext:
+        async def report_progress(text: str) -> None:
+            await agent_context.stream(ProgressUpdateEvent(text=text))
+
+        return ToolContext(
+            user_id=context.user_id,
+            tenant_id=context.tenant_id,
+            role=context.role,
+            locale=context.locale,
+            report_progress=report_progress,
+        )
+
+    async def handle_stream_cancelled(
+        self,
+        thread: ThreadMetadata,
+        pending_items: list[ThreadItem],
+        context: RequestContext,
+    ) -> None:
+        turn = _current_turn.get()
+        if turn is not None:
+            turn.cancel()
+        await super().handle_stream_cancelled(thread, pending_items, context)
+
+    async def add_feedback(
+        self,
+        thread_id: str,
+        item_ids: list[str],
+        feedback: FeedbackKind,
+        context: RequestContext,
+    ) -> None:
+        await self.store.save_feedback(thread_id, item_ids, feedback, context)
+
+    def action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: RequestContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        return _fail_action(action)
+
+    async def sync_action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: RequestContext,
+    ) -> SyncCustomActionResponse:
+        raise InvalidRequest(_no_action_handler(action))
+
+
+class _TurnFailed(Exception):
+    def __init__(self, failure: ModelFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _no_action_handler(action: Action[str, Any]) -> str:
+    return f"this server has no handler for the action {action.type!r}"
+
+
+async def _fail_action(action: Action[str, Any]) -> AsyncIterator[ThreadStreamEvent]:
+    raise CustomStreamError(_no_action_handler(action).capitalize() + ".", allow_retry=False)
+    yield  # pragma: no cover  (makes this an async generator)
+
+
+__all__ = ["ChatServer", "NotFoundError"]

@@ -1,0 +1,20 @@
+"""The one place the Store implementation is chosen, from the database URL's scheme."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from service.chatkit.store.base import ChatStore
+from service.chatkit.store.sqlite import SQLiteStore, sqlite_path
+from service.settings import Settings
+
+
+def create_store(settings: Settings) -> ChatStore:
+    scheme = urlsplit(settings.database_url).scheme
+    store: ChatStore
+    if scheme == "sqlite":
+        store = SQLiteStore(sqlite_path(settings.database_url))
+    else:
+        raise ValueError(f"DATABASE_URL: no store for scheme {scheme!r} in this release")
+    store.turn_lock_timeout = settings.turn_lock_timeout_seconds
+    return store
