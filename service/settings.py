@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     """Create or upgrade the schema at start-up; when off, an old schema stops start-up."""
     turn_lock_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a turn waits for another turn on the same thread before "busy"."""
+    # (PostgreSQL pool, start-up retries and retention settings go here.)
 
-    # --- logging ----------------------------------------------------------------------------
+    # --- observability and lifecycle (logs, metrics, probes, drain) ---------------------------
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")
