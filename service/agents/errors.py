@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import httpx2
 import openai
 from agents import MaxTurnsExceeded, ModelBehaviorError
 
@@ -37,11 +38,19 @@ def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFail
             f"provider's status and LLM_TIMEOUT_SECONDS.",
             retryable=True,
         )
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError) and isinstance(
+        exc.__cause__, httpx2.ConnectError | None
+    ):
         return ModelFailure(
             "connection",
             f"{provider} could not be reached at {handle.endpoint_host}. Try again; if it keeps "
             f"happening, check {handle.base_url_setting} and the server's network access.",
+            retryable=True,
+        )
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        return ModelFailure(
+            "connection",
+            f"{provider} dropped the connection before the answer was complete. Try again.",
             retryable=True,
         )
     if isinstance(exc, openai.APIStatusError):

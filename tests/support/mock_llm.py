@@ -171,6 +171,7 @@ def _handler_for(mock: MockLLM) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
+            self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Connection", "close")
             self.end_headers()
             try:
@@ -186,6 +187,8 @@ def _handler_for(mock: MockLLM) -> type[BaseHTTPRequestHandler]:
                     self._write(api.delta(chunk))
                     log.chunks_sent += 1
                 self._write(api.closing())
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
                 log.completed = True
             except (BrokenPipeError, ConnectionResetError, OSError):
                 log.client_closed = True
@@ -195,7 +198,8 @@ def _handler_for(mock: MockLLM) -> type[BaseHTTPRequestHandler]:
 
         def _write(self, events: list[str]) -> None:
             for event in events:
-                self.wfile.write(event.encode())
+                data = event.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
     return Handler

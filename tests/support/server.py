@@ -36,6 +36,8 @@ class ServerProcess:
             "PORT": str(self.port),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # The code under test, whichever checkout runs the tests.
+            "PYTHONPATH": str(ROOT),
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
