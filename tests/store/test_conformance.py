@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from chatkit.store import NotFoundError
@@ -301,3 +301,76 @@ async def test_turn_lock_gives_up_with_busy(store: ChatStore) -> None:
                 pass
     async with store.turn_lock(t.id, ALICE):  # free again
         pass
+
+
+async def test_text_with_nul_characters_round_trips(store: ChatStore) -> None:
+    t = thread(title="a\x00b")
+    await store.save_thread(t, ALICE)
+    item = user_message(t.id, "pasted \x00 binary \u2028 text")
+    await store.add_thread_item(t.id, item, ALICE)
+    assert (await store.load_thread(t.id, ALICE)).title == "a\x00b"
+    assert await store.load_item(t.id, item.id, ALICE) == item
+
+
+async def test_identifiers_that_cannot_exist_are_not_found(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    with pytest.raises(NotFoundError):
+        await store.load_thread("thr_\x00", ALICE)
+    with pytest.raises(NotFoundError):
+        await store.load_item(t.id, "msg_\x00", ALICE)
+    with pytest.raises(NotFoundError):
+        await store.load_thread_items(t.id, "msg_\x00", 10, "asc", ALICE)
+
+
+async def test_writes_to_a_deleted_thread_are_not_found(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    await store.delete_thread(t.id, ALICE)
+    with pytest.raises(NotFoundError):
+        await store.add_thread_item(t.id, user_message(t.id, "late"), ALICE)
+    with pytest.raises(NotFoundError):
+        await store.delete_thread_item(t.id, "msg_any", ALICE)
+    with pytest.raises(NotFoundError):
+        await store.delete_thread(t.id, ALICE)
+
+
+async def test_feedback_naming_an_item_twice_is_one_row(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    answer = assistant_message(t.id, "42")
+    await store.add_thread_item(t.id, answer, ALICE)
+    await store.save_feedback(t.id, [answer.id, answer.id], "positive", ALICE)
+    assert [r.item_id for r in await store.load_feedback(thread_id=t.id)] == [answer.id]
+
+
+async def test_a_failed_feedback_write_records_nothing(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    answer = assistant_message(t.id, "42")
+    await store.add_thread_item(t.id, answer, ALICE)
+    with pytest.raises(NotFoundError):
+        await store.save_feedback(t.id, [answer.id, "msg_missing"], "negative", ALICE)
+    assert await store.load_feedback(thread_id=t.id) == []
+
+
+async def test_items_of_a_thread_stay_in_order_across_many_pages(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    ids = []
+    for n in range(30):
+        item = user_message(t.id, str(n), T0 + timedelta(milliseconds=n // 3))
+        ids.append(item.id)
+        await store.add_thread_item(t.id, item, ALICE)
+    assert await all_pages(store, t.id, "asc", 7) == ids
+    assert await all_pages(store, t.id, "desc", 4) == list(reversed(ids))
+
+
+async def test_feedback_filters_by_time(store: ChatStore) -> None:
+    t = thread()
+    await store.save_thread(t, ALICE)
+    answer = assistant_message(t.id, "42")
+    await store.add_thread_item(t.id, answer, ALICE)
+    await store.save_feedback(t.id, [answer.id], "positive", ALICE)
+    assert len(await store.load_feedback(since=datetime.now(UTC) - timedelta(minutes=1))) == 1
+    assert await store.load_feedback(since=datetime.now(UTC) + timedelta(minutes=1)) == []

@@ -4,20 +4,25 @@ Ownership: every thread, item, attachment and feedback row belongs to a (tenant,
 user's ids behave exactly like unknown ids (`NotFoundError`).
 Ordering: threads and items are ordered by `(created_at, ordinal)`, where the ordinal is the
 insertion sequence, so rows sharing a timestamp are neither skipped nor repeated across pages.
+Turns: `turn_lock` serialises the turns of a thread across every process sharing the database.
+Availability: a database that cannot be reached raises `StoreUnavailableError` (a ChatKit error
+event mid-stream, 503 otherwise); every multi-statement write is one transaction.
+Retention: `prune` deletes what has been inactive for too long (see its docstring).
 """
 
 from __future__ import annotations
 
 import uuid
 from abc import abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from chatkit.errors import CustomStreamError
 from chatkit.store import Store, StoreItemType
-from chatkit.types import ThreadMetadata
+from chatkit.types import Attachment, ThreadMetadata
 
 from service.chatkit.store.locks import LocalTurnLocks
 from service.request_context import RequestContext
@@ -53,12 +58,61 @@ class SchemaStatus:
     applied: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PrunedAttachment:
+    """An attachment record that `prune` deleted, with its owner (to delete the bytes too)."""
+
+    attachment: Attachment
+    tenant_id: str
+    user_id: str
+
+
+AttachmentsPruned = Callable[[Sequence[PrunedAttachment]], Awaitable[None]]
+"""Called after each committed batch of `prune` with the attachment records it deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    threads: int = 0
+    items: int = 0
+    feedback: int = 0
+    attachment_ids: tuple[str, ...] = ()
+    batches: int = 0
+
+    def __add__(self, other: PruneReport) -> PruneReport:
+        return PruneReport(
+            threads=self.threads + other.threads,
+            items=self.items + other.items,
+            feedback=self.feedback + other.feedback,
+            attachment_ids=self.attachment_ids + other.attachment_ids,
+            batches=self.batches + other.batches,
+        )
+
+
 class SchemaTooNewError(RuntimeError):
     """The database was migrated by a newer release than this one."""
 
 
 class MigrationRequiredError(RuntimeError):
     """The database schema is older than this release and automatic migration is off."""
+
+
+class StoreUnavailableError(CustomStreamError):
+    """The database cannot be reached (down, restarting, overloaded, or not connected yet).
+
+    `message` is what the user sees (a ChatKit error event mid-stream; a 503 otherwise);
+    `str(error)` is the operator's detail for logs and `/readyz`.
+    """
+
+    USER_MESSAGE = (
+        "Your conversation could not be saved because the database is unavailable. "
+        "Try again in a moment."
+    )
+
+    def __init__(self, detail: str) -> None:
+        Exception.__init__(self, detail)
+        super().__init__(self.USER_MESSAGE, allow_retry=True)
+        self.detail = detail
 
 
 def new_id(prefix: str) -> str:
@@ -116,6 +170,24 @@ class ChatStore(Store[RequestContext]):
     @abstractmethod
     async def migrate(self) -> SchemaStatus:
         """Apply pending migrations; refuse a schema newer than this release knows."""
+
+    @abstractmethod
+    async def prune(
+        self,
+        older_than: datetime,
+        *,
+        batch_size: int = 500,
+        on_attachments: AttachmentsPruned | None = None,
+    ) -> PruneReport:
+        """Delete threads last active before `older_than` with their items, feedback and
+        attachment records, plus attachment records never attached to a thread and created
+        before it; in batches of `batch_size` threads, each batch one transaction.
+
+        Idempotent and safe while serving: a thread that becomes active again while its batch
+        is chosen is kept. `on_attachments` runs after each committed batch (a failure there
+        stops the run and is raised; those records are already gone, so it should be
+        idempotent and log what it could not delete).
+        """
 
     @abstractmethod
     async def save_feedback(

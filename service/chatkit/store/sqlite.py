@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -17,78 +18,24 @@ from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 from pydantic import TypeAdapter
 
 from service.chatkit.store.base import (
+    AttachmentsPruned,
     ChatStore,
     FeedbackKind,
     FeedbackRecord,
-    MigrationRequiredError,
+    PrunedAttachment,
+    PruneReport,
     SchemaStatus,
-    SchemaTooNewError,
     from_micros,
     to_micros,
 )
+from service.chatkit.store.migrations import Migration, check_current, pending
+from service.chatkit.store.retention import run_batches
+from service.chatkit.store.sqlite_locks import LeaseTurnLocks
+from service.chatkit.store.sqlite_schema import LATEST_VERSION, MIGRATIONS
 from service.request_context import RequestContext
 
 _ITEM = TypeAdapter[ThreadItem](ThreadItem)
 _ATTACHMENT = TypeAdapter[Attachment](Attachment)
-
-# Each entry migrates the schema from version N-1 to N. Never edit a released entry: append.
-MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
-    (
-        1,
-        "threads, items, attachments, feedback",
-        (
-            """
-            CREATE TABLE threads (
-                ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL UNIQUE,
-                tenant_id TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                updated_at INTEGER NOT NULL,
-                data TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX threads_by_owner ON threads (tenant_id, user_id, created_at, ordinal)",
-            "CREATE INDEX threads_by_age ON threads (updated_at)",
-            """
-            CREATE TABLE items (
-                ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL,
-                thread_id TEXT NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
-                type TEXT NOT NULL,
-                created_at INTEGER NOT NULL,
-                data TEXT NOT NULL,
-                UNIQUE (thread_id, id)
-            )
-            """,
-            "CREATE INDEX items_by_thread ON items (thread_id, created_at, ordinal)",
-            """
-            CREATE TABLE attachments (
-                id TEXT PRIMARY KEY,
-                tenant_id TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                thread_id TEXT REFERENCES threads (id) ON DELETE SET NULL,
-                created_at INTEGER NOT NULL,
-                data TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX attachments_by_thread ON attachments (thread_id)",
-            """
-            CREATE TABLE feedback (
-                thread_id TEXT NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
-                item_id TEXT NOT NULL,
-                tenant_id TEXT NOT NULL,
-                user_id TEXT NOT NULL,
-                kind TEXT NOT NULL CHECK (kind IN ('positive', 'negative')),
-                created_at INTEGER NOT NULL,
-                PRIMARY KEY (thread_id, item_id, tenant_id, user_id)
-            )
-            """,
-            "CREATE INDEX feedback_by_time ON feedback (created_at)",
-        ),
-    ),
-)
-LATEST_VERSION = MIGRATIONS[-1][0]
 
 
 def sqlite_path(database_url: str) -> str:
@@ -139,12 +86,14 @@ def _keyset(order: str, cursor: Any) -> tuple[str, list[Any]]:
 
 
 class SQLiteStore(ChatStore):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, turn_lock_lease: float = 15.0) -> None:
+        """`turn_lock_lease`: how long the turn lock of a process that died blocks its thread."""
         self._path = path
         self._db: aiosqlite.Connection | None = None
         # One connection: statements of concurrent requests must not land inside each other's
         # transactions, so every use of the connection holds this lock.
         self._lock = asyncio.Lock()
+        self._turn_locks = LeaseTurnLocks(lambda: self._tx(immediate=True), lease=turn_lock_lease)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -154,6 +103,8 @@ class SQLiteStore(ChatStore):
 
     @asynccontextmanager
     async def _tx(self, *, immediate: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """A transaction; `immediate` (for every write) takes the file's write lock at once, so
+        another process's write in between cannot fail it (WAL's "busy snapshot")."""
         async with self._lock:
             db = self.db
             await db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -175,21 +126,15 @@ class SQLiteStore(ChatStore):
             await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA foreign_keys = ON")
             if self._path != ":memory:":
-                await db.execute("PRAGMA journal_mode = WAL")
+                await _use_wal(db)
                 await db.execute("PRAGMA synchronous = NORMAL")
             self._db = db
         try:
             if migrate:
                 return await self.migrate()
-            async with self._tx() as db:
+            async with self._tx(immediate=True) as db:
                 status = await _schema_status(db)
-            _check_not_newer(status.current)
-            if status.current < LATEST_VERSION:
-                raise MigrationRequiredError(
-                    f"the database schema is at version {status.current}, this release needs "
-                    f"{LATEST_VERSION}: run `chatkit-backend migrate` "
-                    "or set DATABASE_AUTO_MIGRATE=true"
-                )
+            check_current(status.current, LATEST_VERSION)
             return status
         except BaseException:
             await self.close()
@@ -208,24 +153,18 @@ class SQLiteStore(ChatStore):
         # BEGIN IMMEDIATE takes the write lock first, so two processes never migrate at once.
         async with self._tx(immediate=True) as db:
             status = await _schema_status(db)
-            _check_not_newer(status.current)
-            applied: list[int] = []
-            for version, description, statements in MIGRATIONS:
-                if version <= status.current:
-                    continue
-                for statement in statements:
-                    await db.execute(statement)
-                await db.execute(
-                    "INSERT INTO schema_migrations (version, description, applied_at)"
-                    " VALUES (?, ?, ?)",
-                    (version, description, datetime.now(UTC).isoformat()),
-                )
-                applied.append(version)
+            applied = await apply_migrations(db, pending(MIGRATIONS, status.current))
         return SchemaStatus(
             current=applied[-1] if applied else status.current,
             latest=LATEST_VERSION,
             applied=tuple(applied),
         )
+
+    @asynccontextmanager
+    async def turn_lock(self, thread_id: str, context: RequestContext) -> AsyncIterator[None]:
+        deadline = time.monotonic() + self.turn_lock_timeout
+        async with self._turn_locks.hold(thread_id, deadline):
+            yield
 
     # --- threads -----------------------------------------------------------------------------
 
@@ -242,7 +181,7 @@ class SQLiteStore(ChatStore):
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
         data = json.dumps(thread.model_dump(mode="json", exclude={"items"}))
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             cursor = await db.execute(
                 "INSERT INTO threads (id, tenant_id, user_id, created_at, updated_at, data)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
@@ -291,7 +230,7 @@ class SQLiteStore(ChatStore):
         return Page(data=threads, has_more=has_more, after=threads[-1].id if has_more else None)
 
     async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             cursor = await db.execute(
                 "DELETE FROM threads WHERE id = ? AND tenant_id = ? AND user_id = ?",
                 (thread_id, context.tenant_id, context.user_id),
@@ -339,7 +278,7 @@ class SQLiteStore(ChatStore):
         await self.save_item(thread_id, item, context)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             await _owned_thread_exists(db, thread_id, context)
             await db.execute(
                 "INSERT INTO items (id, thread_id, type, created_at, data)"
@@ -366,7 +305,7 @@ class SQLiteStore(ChatStore):
         self, thread_id: str, item_id: str, context: RequestContext
     ) -> None:
         # Idempotent within an owned thread: the SDK removes items that may never have been saved.
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             await _owned_thread_exists(db, thread_id, context)
             await db.execute(
                 "DELETE FROM items WHERE thread_id = ? AND id = ?", (thread_id, item_id)
@@ -375,7 +314,7 @@ class SQLiteStore(ChatStore):
     # --- attachments -------------------------------------------------------------------------
 
     async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             if attachment.thread_id is not None:
                 await _owned_thread_exists(db, attachment.thread_id, context)
             cursor = await db.execute(
@@ -409,7 +348,7 @@ class SQLiteStore(ChatStore):
         return _ATTACHMENT.validate_json(row["data"])
 
     async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             cursor = await db.execute(
                 "DELETE FROM attachments WHERE id = ? AND tenant_id = ? AND user_id = ?",
                 (attachment_id, context.tenant_id, context.user_id),
@@ -417,13 +356,44 @@ class SQLiteStore(ChatStore):
             if cursor.rowcount == 0:
                 raise NotFoundError(f"Attachment {attachment_id} not found")
 
+    # --- retention ---------------------------------------------------------------------------
+
+    async def prune(
+        self,
+        older_than: datetime,
+        *,
+        batch_size: int = 500,
+        on_attachments: AttachmentsPruned | None = None,
+    ) -> PruneReport:
+        cutoff = to_micros(older_than)
+
+        async def threads() -> tuple[PruneReport, list[PrunedAttachment]]:
+            # BEGIN IMMEDIATE: no write can slip between choosing the batch and deleting it.
+            async with self._tx(immediate=True) as db:
+                return await _prune_threads(db, cutoff, batch_size)
+
+        async def unattached() -> tuple[PruneReport, list[PrunedAttachment]]:
+            async with self._tx(immediate=True) as db:
+                attachments = await _delete_attachments(
+                    db,
+                    "id IN (SELECT id FROM attachments WHERE thread_id IS NULL"
+                    " AND created_at < ? ORDER BY created_at LIMIT ?)",
+                    [cutoff, batch_size],
+                )
+            return _attachments_report(attachments), attachments
+
+        report = await run_batches((threads, unattached), on_attachments)
+        async with self._tx(immediate=True) as db:  # leases of processes that died
+            await db.execute("DELETE FROM turn_locks WHERE expires_at < ?", (_now_micros(),))
+        return report
+
     # --- feedback ----------------------------------------------------------------------------
 
     async def save_feedback(
         self, thread_id: str, item_ids: list[str], kind: FeedbackKind, context: RequestContext
     ) -> None:
         now = _now_micros()
-        async with self._tx() as db:
+        async with self._tx(immediate=True) as db:
             await _owned_thread_exists(db, thread_id, context)
             for item_id in item_ids:
                 found = await _one(
@@ -478,6 +448,80 @@ class SQLiteStore(ChatStore):
         ]
 
 
+async def _use_wal(db: aiosqlite.Connection, patience: float = 10.0) -> None:
+    """Switch the file to WAL (it stays so). The switch needs the file to itself for a moment,
+    and SQLite does not wait for that (busy_timeout does not apply): processes opening a new
+    file together (workers starting at once) retry here."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def _prune_threads(
+    db: aiosqlite.Connection, cutoff: int, limit: int
+) -> tuple[PruneReport, list[PrunedAttachment]]:
+    rows = await _all(
+        db,
+        "SELECT id FROM threads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+        (cutoff, limit),
+    )
+    ids = [row["id"] for row in rows]
+    if not ids:
+        return PruneReport(), []
+    among = f"thread_id IN ({', '.join('?' * len(ids))})"
+    attachments = await _delete_attachments(db, among, ids)
+    feedback = await db.execute(f"DELETE FROM feedback WHERE {among}", ids)
+    items = await db.execute(f"DELETE FROM items WHERE {among}", ids)
+    threads = await db.execute(
+        f"DELETE FROM threads WHERE id IN ({', '.join('?' * len(ids))})", ids
+    )
+    report = PruneReport(
+        threads=threads.rowcount,
+        items=items.rowcount,
+        feedback=feedback.rowcount,
+        attachment_ids=tuple(a.attachment.id for a in attachments),
+    )
+    return report, attachments
+
+
+async def _delete_attachments(
+    db: aiosqlite.Connection, where: str, params: Sequence[Any]
+) -> list[PrunedAttachment]:
+    rows = await _all(
+        db, f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", params
+    )
+    return [
+        PrunedAttachment(
+            attachment=_ATTACHMENT.validate_json(row["data"]),
+            tenant_id=row["tenant_id"],
+            user_id=row["user_id"],
+        )
+        for row in rows
+    ]
+
+
+def _attachments_report(attachments: list[PrunedAttachment]) -> PruneReport:
+    return PruneReport(attachment_ids=tuple(a.attachment.id for a in attachments))
+
+
+async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[Migration]) -> list[int]:
+    """Run `migrations` inside the caller's transaction and record them; their versions."""
+    for version, description, statements in migrations:
+        for statement in statements:
+            await db.execute(statement)
+        await db.execute(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+            (version, description, datetime.now(UTC).isoformat()),
+        )
+    return [migration.version for migration in migrations]
+
+
 async def _schema_status(db: aiosqlite.Connection) -> SchemaStatus:
     await db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -485,11 +529,3 @@ async def _schema_status(db: aiosqlite.Connection) -> SchemaStatus:
     )
     row = await _one(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
     return SchemaStatus(current=int(row[0]) if row else 0, latest=LATEST_VERSION)
-
-
-def _check_not_newer(current: int) -> None:
-    if current > LATEST_VERSION:
-        raise SchemaTooNewError(
-            f"the database schema is at version {current}, newer than this release knows "
-            f"({LATEST_VERSION}); upgrade chatkit-backend instead of running an older one"
-        )

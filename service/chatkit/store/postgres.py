@@ -1,0 +1,705 @@
+"""The Store for many replicas: PostgreSQL through an asyncpg pool.
+
+Same semantics as the SQLite store (base.py). Every write is one statement or one transaction,
+so a lost connection never leaves half of it visible. Failures of the database or of the way
+to it raise `StoreUnavailableError` (a clear ChatKit error event mid-stream, 503 otherwise);
+an operation that loses its connection is tried once more on a fresh one, which is safe
+because every write here is an upsert or an idempotent delete. The pool replaces broken
+connections by itself, so the store recovers when the database returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeAlias, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+from asyncpg import exceptions as pg
+from asyncpg.pool import PoolConnectionProxy
+from chatkit.store import NotFoundError
+from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
+from pydantic import TypeAdapter
+
+from service.chatkit.store.base import (
+    AttachmentsPruned,
+    ChatStore,
+    FeedbackKind,
+    FeedbackRecord,
+    PrunedAttachment,
+    PruneReport,
+    SchemaStatus,
+    StoreUnavailableError,
+    from_micros,
+    to_micros,
+)
+from service.chatkit.store.migrations import Migration, check_current, pending
+from service.chatkit.store.postgres_errors import describe, is_unavailable
+from service.chatkit.store.postgres_locks import AdvisoryTurnLocks
+from service.chatkit.store.postgres_schema import LATEST_VERSION, MIGRATIONS
+from service.chatkit.store.retention import run_batches
+from service.request_context import RequestContext
+
+logger = logging.getLogger(__name__)
+
+Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
+T = TypeVar("T")
+
+
+class _HasId(Protocol):
+    id: str
+
+
+Row = TypeVar("Row", bound=_HasId)
+
+_ITEM = TypeAdapter[ThreadItem](ThreadItem)
+_ATTACHMENT = TypeAdapter[Attachment](Attachment)
+
+# Concurrent `migrate` calls (pods starting together) serialise on this advisory lock.
+MIGRATION_LOCK_KEY = 0x636B5F6D69677261  # "ck_migra"
+COMMAND_TIMEOUT = 30.0
+"""Longest a statement may run, and longest a request waits for a pooled connection."""
+
+
+def _moment(value: datetime) -> datetime:
+    """Aware UTC at microsecond precision; naive values (the SDK's `datetime.now()`) are local."""
+    return from_micros(to_micros(value))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _count(status: str) -> int:
+    """Rows affected, from a command tag such as `INSERT 0 1` or `DELETE 3`."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def _page(rows: Sequence[asyncpg.Record], limit: int, parse: Callable[[str], Row]) -> Page[Row]:
+    data = [parse(row["data"]) for row in rows[:limit]]
+    has_more = len(rows) > limit
+    return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
+
+
+def _thread(data: str) -> ThreadMetadata:
+    return ThreadMetadata.model_validate_json(data)
+
+
+def _direction(order: str) -> tuple[str, str]:
+    """(ORDER BY direction, keyset comparison) for `asc` / `desc`."""
+    return ("DESC", "<") if order == "desc" else ("ASC", ">")
+
+
+async def _pool_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """Pool connections never change session state; only end a transaction left open.
+
+    (asyncpg's default reset sends a query on every release: one round trip per operation.)
+    """
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class PostgresStore(ChatStore):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = COMMAND_TIMEOUT,
+    ) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._ready = False
+        self._not_ready_reason = "the store has not been opened yet"
+        self._turn_locks = AdvisoryTurnLocks(self._connect_one)
+
+    def _server_settings(self) -> dict[str, str] | None:
+        # Explicit settings override the URL's, so only fill in what the URL leaves out.
+        query = parse_qs(urlsplit(self._dsn).query)
+        return None if "application_name" in query else {"application_name": "chatkit-backend"}
+
+    async def _connect_one(self) -> asyncpg.Connection[asyncpg.Record]:
+        return await asyncpg.connect(
+            self._dsn,
+            timeout=self._connect_timeout,
+            command_timeout=self._command_timeout,
+            server_settings=self._server_settings(),
+        )
+
+    # --- running statements ------------------------------------------------------------------
+
+    async def _run(
+        self,
+        work: Callable[[Conn], Awaitable[T]],
+        *,
+        transaction: bool = False,
+        before_ready: bool = False,
+    ) -> T:
+        pool = self._pool
+        if pool is None or not (self._ready or before_ready):
+            raise StoreUnavailableError(f"not connected to the database: {self._not_ready_reason}")
+        for attempt in (1, 2):
+            try:
+                return await self._attempt(pool, work, transaction)
+            except _ConnectionLost as lost:
+                # A connection that died unnoticed (idle, or killed a moment ago) fails its
+                # first statement; a fresh one may well work. A failure to get one is final.
+                if attempt == 2 or lost.acquiring:
+                    logger.warning("database unavailable: %s", describe(lost.error))
+                    raise StoreUnavailableError(describe(lost.error)) from lost.error
+            except pg.CharacterNotInRepertoireError:
+                # A NUL character in an identifier: no such row can exist.
+                raise NotFoundError("not found (the identifier is not valid text)") from None
+        raise AssertionError("unreachable")
+
+    async def _attempt(
+        self, pool: asyncpg.Pool[asyncpg.Record], work: Callable[[Conn], Awaitable[T]], tx: bool
+    ) -> T:
+        try:
+            conn = await pool.acquire(timeout=self._command_timeout)
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise _ConnectionLost(exc, acquiring=True) from exc
+            raise
+        try:
+            if tx:
+                async with conn.transaction():
+                    return await work(conn)
+            return await work(conn)
+        except Exception as exc:
+            if is_unavailable(exc, _closed(conn)):
+                raise _ConnectionLost(exc) from exc
+            raise
+        finally:
+            await pool.release(conn)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self, *, migrate: bool = True) -> SchemaStatus:
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=self._min_size,
+                    max_size=self._max_size,
+                    timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
+                    server_settings=self._server_settings(),
+                    reset=_pool_reset,
+                )
+            except Exception as exc:
+                self._not_ready_reason = describe(exc)
+                if is_unavailable(exc):
+                    raise StoreUnavailableError(
+                        f"cannot connect to the database: {describe(exc)}"
+                    ) from exc
+                raise
+        try:
+            if migrate:
+                status = await self.migrate()
+            else:
+                status = await self._run(_schema_status, before_ready=True)
+                check_current(status.current, LATEST_VERSION)
+        except BaseException as exc:
+            await self.close()
+            self._not_ready_reason = describe(exc)
+            raise
+        self._ready = True
+        return status
+
+    async def close(self) -> None:
+        self._ready = False
+        self._not_ready_reason = "the store is closed"
+        pool, self._pool = self._pool, None
+        await self._turn_locks.close()
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 10.0)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.fetchval("SELECT 1"))
+
+    async def migrate(self) -> SchemaStatus:
+        async def work(conn: Conn) -> SchemaStatus:
+            # Taken first in the transaction, held until it ends: pods starting together
+            # apply the migrations once, one after the other.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await _create_migrations_table(conn)
+            status = await _schema_status(conn)
+            applied = await apply_migrations(conn, pending(MIGRATIONS, status.current))
+            return SchemaStatus(
+                current=applied[-1] if applied else status.current,
+                latest=LATEST_VERSION,
+                applied=tuple(applied),
+            )
+
+        return await self._run(work, transaction=True, before_ready=True)
+
+    @asynccontextmanager
+    async def turn_lock(self, thread_id: str, context: RequestContext) -> AsyncIterator[None]:
+        if not self._ready:
+            raise StoreUnavailableError(f"not connected to the database: {self._not_ready_reason}")
+        async with self._turn_locks.hold(thread_id, time.monotonic() + self.turn_lock_timeout):
+            yield
+
+    # --- threads -----------------------------------------------------------------------------
+
+    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
+        data = await self._run(
+            lambda conn: conn.fetchval(
+                "SELECT data FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                thread_id,
+                context.tenant_id,
+                context.user_id,
+            )
+        )
+        if data is None:
+            raise NotFoundError(f"Thread {thread_id} not found")
+        return _thread(data)
+
+    async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
+        data = thread.model_dump_json(exclude={"items"})
+        status = await self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO threads (id, tenant_id, user_id, created_at, updated_at, data)"
+                " VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (id) DO UPDATE SET"
+                " data = EXCLUDED.data, updated_at = EXCLUDED.updated_at"
+                " WHERE threads.tenant_id = EXCLUDED.tenant_id"
+                " AND threads.user_id = EXCLUDED.user_id",
+                thread.id,
+                context.tenant_id,
+                context.user_id,
+                _moment(thread.created_at),
+                _now(),
+                data,
+            )
+        )
+        if _count(status) == 0:
+            raise NotFoundError(f"Thread {thread.id} not found")
+
+    async def load_threads(
+        self, limit: int, after: str | None, order: str, context: RequestContext
+    ) -> Page[ThreadMetadata]:
+        direction, op = _direction(order)
+
+        async def work(conn: Conn) -> list[asyncpg.Record] | None:
+            params: list[Any] = [context.tenant_id, context.user_id]
+            where = "tenant_id = $1 AND user_id = $2"
+            if after:
+                cursor = await conn.fetchrow(
+                    "SELECT created_at, ordinal FROM threads"
+                    " WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                    after,
+                    context.tenant_id,
+                    context.user_id,
+                )
+                if cursor is None:
+                    return None
+                where += f" AND (created_at, ordinal) {op} ($3, $4)"
+                params += [cursor["created_at"], cursor["ordinal"]]
+            return await conn.fetch(
+                f"SELECT data FROM threads WHERE {where}"
+                f" ORDER BY created_at {direction}, ordinal {direction} LIMIT ${len(params) + 1}",
+                *params,
+                limit + 1,
+            )
+
+        rows = await self._run(work)
+        if rows is None:
+            raise NotFoundError(f"Thread {after} not found")
+        return _page(rows, limit, _thread)
+
+    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
+        # Items and feedback go with it (ON DELETE CASCADE), in the same statement.
+        status = await self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                thread_id,
+                context.tenant_id,
+                context.user_id,
+            )
+        )
+        if _count(status) == 0:
+            raise NotFoundError(f"Thread {thread_id} not found")
+
+    # --- items -------------------------------------------------------------------------------
+
+    async def load_thread_items(
+        self,
+        thread_id: str,
+        after: str | None,
+        limit: int,
+        order: str,
+        context: RequestContext,
+    ) -> Page[ThreadItem]:
+        direction, op = _direction(order)
+        owner = (thread_id, context.tenant_id, context.user_id)
+
+        async def work(conn: Conn) -> list[asyncpg.Record]:
+            where, params = "i.thread_id = $1", [*owner]
+            if after:
+                cursor = await conn.fetchrow(
+                    "SELECT i.created_at, i.ordinal FROM threads t"
+                    " LEFT JOIN items i ON i.thread_id = t.id AND i.id = $4"
+                    " WHERE t.id = $1 AND t.tenant_id = $2 AND t.user_id = $3",
+                    *owner,
+                    after,
+                )
+                if cursor is None:
+                    raise NotFoundError(f"Thread {thread_id} not found")
+                if cursor["ordinal"] is None:
+                    raise NotFoundError(f"Item {after} not found in thread {thread_id}")
+                where += f" AND (i.created_at, i.ordinal) {op} ($4, $5)"
+                params += [cursor["created_at"], cursor["ordinal"]]
+            rows = await conn.fetch(
+                "SELECT i.data FROM items i JOIN threads t ON t.id = i.thread_id"
+                f" WHERE {where} AND t.tenant_id = $2 AND t.user_id = $3"
+                f" ORDER BY i.created_at {direction}, i.ordinal {direction}"
+                f" LIMIT ${len(params) + 1}",
+                *params,
+                limit + 1,
+            )
+            if not rows and not after:  # no items, or no such thread of this user?
+                await _owned_thread(conn, *owner)
+            return rows
+
+        return _page(await self._run(work), limit, _ITEM.validate_json)
+
+    async def add_thread_item(
+        self, thread_id: str, item: ThreadItem, context: RequestContext
+    ) -> None:
+        await self.save_item(thread_id, item, context)
+
+    async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
+        # One statement: touching the thread checks its owner and locks its row, so a prune of
+        # the thread either waits for this write or makes it find no thread.
+        status = await self._run(
+            lambda conn: conn.execute(
+                "WITH thread AS ("
+                " UPDATE threads SET updated_at = $4"
+                " WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING id)"
+                " INSERT INTO items (id, thread_id, type, created_at, data)"
+                " SELECT $5, id, $6, $7, $8 FROM thread"
+                " ON CONFLICT (thread_id, id) DO UPDATE SET"
+                " type = EXCLUDED.type, data = EXCLUDED.data",
+                thread_id,
+                context.tenant_id,
+                context.user_id,
+                _now(),
+                item.id,
+                item.type,
+                _moment(item.created_at),
+                _ITEM.dump_json(item).decode(),
+            )
+        )
+        if _count(status) == 0:
+            raise NotFoundError(f"Thread {thread_id} not found")
+
+    async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
+        data = await self._run(
+            lambda conn: conn.fetchval(
+                "SELECT i.data FROM items i JOIN threads t ON t.id = i.thread_id"
+                " WHERE i.thread_id = $1 AND i.id = $2 AND t.tenant_id = $3 AND t.user_id = $4",
+                thread_id,
+                item_id,
+                context.tenant_id,
+                context.user_id,
+            )
+        )
+        if data is None:
+            raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
+        return _ITEM.validate_json(data)
+
+    async def delete_thread_item(
+        self, thread_id: str, item_id: str, context: RequestContext
+    ) -> None:
+        # Idempotent within an owned thread: the SDK removes items that may never have been saved.
+        owned = await self._run(
+            lambda conn: conn.fetchval(
+                "WITH thread AS ("
+                " SELECT id FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3),"
+                " gone AS (DELETE FROM items WHERE thread_id IN (SELECT id FROM thread)"
+                " AND id = $4)"
+                " SELECT count(*) FROM thread",
+                thread_id,
+                context.tenant_id,
+                context.user_id,
+                item_id,
+            )
+        )
+        if not owned:
+            raise NotFoundError(f"Thread {thread_id} not found")
+
+    # --- attachments -------------------------------------------------------------------------
+
+    async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
+        async def work(conn: Conn) -> int:
+            if attachment.thread_id is not None:
+                await _owned_thread(conn, attachment.thread_id, context.tenant_id, context.user_id)
+            status = await conn.execute(
+                "INSERT INTO attachments (id, tenant_id, user_id, thread_id, created_at, data)"
+                " VALUES ($1, $2, $3, $4, $5, $6)"
+                " ON CONFLICT (id) DO UPDATE SET"
+                " thread_id = EXCLUDED.thread_id, data = EXCLUDED.data"
+                " WHERE attachments.tenant_id = EXCLUDED.tenant_id"
+                " AND attachments.user_id = EXCLUDED.user_id",
+                attachment.id,
+                context.tenant_id,
+                context.user_id,
+                attachment.thread_id,
+                _now(),
+                _ATTACHMENT.dump_json(attachment).decode(),
+            )
+            return _count(status)
+
+        try:
+            saved = await self._run(work, transaction=True)
+        except pg.ForeignKeyViolationError:  # its thread was deleted meanwhile
+            raise NotFoundError(f"Thread {attachment.thread_id} not found") from None
+        if saved == 0:
+            raise NotFoundError(f"Attachment {attachment.id} not found")
+
+    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
+        data = await self._run(
+            lambda conn: conn.fetchval(
+                "SELECT data FROM attachments WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                attachment_id,
+                context.tenant_id,
+                context.user_id,
+            )
+        )
+        if data is None:
+            raise NotFoundError(f"Attachment {attachment_id} not found")
+        return _ATTACHMENT.validate_json(data)
+
+    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
+        status = await self._run(
+            lambda conn: conn.execute(
+                "DELETE FROM attachments WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+                attachment_id,
+                context.tenant_id,
+                context.user_id,
+            )
+        )
+        if _count(status) == 0:
+            raise NotFoundError(f"Attachment {attachment_id} not found")
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    async def save_feedback(
+        self, thread_id: str, item_ids: list[str], kind: FeedbackKind, context: RequestContext
+    ) -> None:
+        wanted = list(dict.fromkeys(item_ids))  # one row per item, even if named twice
+
+        async def work(conn: Conn) -> None:
+            await _owned_thread(conn, thread_id, context.tenant_id, context.user_id)
+            found = {
+                row["id"]
+                for row in await conn.fetch(
+                    "SELECT id FROM items WHERE thread_id = $1 AND id = ANY($2::text[])",
+                    thread_id,
+                    wanted,
+                )
+            }
+            for item_id in wanted:
+                if item_id not in found:
+                    raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
+            await conn.execute(
+                "INSERT INTO feedback (thread_id, item_id, tenant_id, user_id, kind, created_at)"
+                " SELECT $1, item_id, $2, $3, $4, $5 FROM unnest($6::text[]) AS item_id"
+                " ON CONFLICT (thread_id, item_id, tenant_id, user_id)"
+                " DO UPDATE SET kind = EXCLUDED.kind, created_at = EXCLUDED.created_at",
+                thread_id,
+                context.tenant_id,
+                context.user_id,
+                kind,
+                _now(),
+                wanted,
+            )
+
+        try:
+            await self._run(work, transaction=True)
+        except pg.ForeignKeyViolationError:  # the thread was deleted meanwhile
+            raise NotFoundError(f"Thread {thread_id} not found") from None
+
+    async def load_feedback(
+        self,
+        *,
+        thread_id: str | None = None,
+        since: datetime | None = None,
+        tenant_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[FeedbackRecord]:
+        where: list[str] = ["TRUE"]
+        params: list[Any] = []
+        for column, op, value in (
+            ("thread_id", "=", thread_id),
+            ("created_at", ">=", _moment(since) if since else None),
+            ("tenant_id", "=", tenant_id),
+        ):
+            if value is not None:
+                params.append(value)
+                where.append(f"{column} {op} ${len(params)}")
+        rows = await self._run(
+            lambda conn: conn.fetch(
+                "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
+                f" WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ${len(params) + 1}",
+                *params,
+                limit,
+            )
+        )
+        return [
+            FeedbackRecord(
+                thread_id=row["thread_id"],
+                item_id=row["item_id"],
+                kind=row["kind"],
+                tenant_id=row["tenant_id"],
+                user_id=row["user_id"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    # --- retention ---------------------------------------------------------------------------
+
+    async def prune(
+        self,
+        older_than: datetime,
+        *,
+        batch_size: int = 500,
+        on_attachments: AttachmentsPruned | None = None,
+    ) -> PruneReport:
+        cutoff = _moment(older_than)
+
+        async def threads() -> tuple[PruneReport, list[PrunedAttachment]]:
+            return await self._run(
+                lambda conn: _prune_threads(conn, cutoff, batch_size), transaction=True
+            )
+
+        async def unattached() -> tuple[PruneReport, list[PrunedAttachment]]:
+            attachments = await self._run(
+                lambda conn: _delete_attachments(
+                    conn,
+                    "id IN (SELECT id FROM attachments WHERE thread_id IS NULL"
+                    " AND created_at < $1 ORDER BY created_at LIMIT $2"
+                    " FOR UPDATE SKIP LOCKED)",
+                    cutoff,
+                    batch_size,
+                )
+            )
+            return PruneReport(
+                attachment_ids=tuple(a.attachment.id for a in attachments)
+            ), attachments
+
+        return await run_batches((threads, unattached), on_attachments)
+
+
+def _closed(conn: Conn) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # the pool took back the proxy of a connection that closed
+        return True
+
+
+class _ConnectionLost(Exception):
+    def __init__(self, error: BaseException, *, acquiring: bool = False) -> None:
+        super().__init__(describe(error))
+        self.error = error
+        self.acquiring = acquiring
+
+
+async def _owned_thread(conn: Conn, thread_id: str, tenant_id: str, user_id: str) -> None:
+    found = await conn.fetchval(
+        "SELECT 1 FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+        thread_id,
+        tenant_id,
+        user_id,
+    )
+    if found is None:
+        raise NotFoundError(f"Thread {thread_id} not found")
+
+
+async def _prune_threads(
+    conn: Conn, cutoff: datetime, limit: int
+) -> tuple[PruneReport, list[PrunedAttachment]]:
+    # FOR UPDATE: a write to one of these threads waits for this batch, then finds no thread.
+    # SKIP LOCKED: a thread being written right now is left for the next run.
+    ids = [
+        row["id"]
+        for row in await conn.fetch(
+            "SELECT id FROM threads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
+            " FOR UPDATE SKIP LOCKED",
+            cutoff,
+            limit,
+        )
+    ]
+    if not ids:
+        return PruneReport(), []
+    attachments = await _delete_attachments(conn, "thread_id = ANY($1::text[])", ids)
+    feedback = await conn.execute("DELETE FROM feedback WHERE thread_id = ANY($1::text[])", ids)
+    items = await conn.execute("DELETE FROM items WHERE thread_id = ANY($1::text[])", ids)
+    threads = await conn.execute("DELETE FROM threads WHERE id = ANY($1::text[])", ids)
+    report = PruneReport(
+        threads=_count(threads),
+        items=_count(items),
+        feedback=_count(feedback),
+        attachment_ids=tuple(a.attachment.id for a in attachments),
+    )
+    return report, attachments
+
+
+async def _delete_attachments(conn: Conn, where: str, *params: Any) -> list[PrunedAttachment]:
+    rows = await conn.fetch(
+        f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", *params
+    )
+    return [
+        PrunedAttachment(
+            attachment=_ATTACHMENT.validate_json(row["data"]),
+            tenant_id=row["tenant_id"],
+            user_id=row["user_id"],
+        )
+        for row in rows
+    ]
+
+
+async def apply_migrations(conn: Conn, migrations: Sequence[Migration]) -> list[int]:
+    """Run `migrations` inside the caller's transaction and record them; their versions."""
+    for version, description, statements in migrations:
+        for statement in statements:
+            await conn.execute(statement)
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+            version,
+            description,
+        )
+    return [migration.version for migration in migrations]
+
+
+async def _schema_status(conn: Conn) -> SchemaStatus:
+    current = 0
+    if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        current = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+    return SchemaStatus(current=int(current), latest=LATEST_VERSION)
+
+
+async def _create_migrations_table(conn: Conn) -> None:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY,"
+        " description TEXT NOT NULL,"
+        " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )

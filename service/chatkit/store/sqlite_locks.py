@@ -1,0 +1,94 @@
+"""Turn locks shared by every process using one SQLite file (WORKERS > 1): leased rows.
+
+A held thread has a row in `turn_locks` naming its holder and a lease expiry (wall-clock
+microseconds, comparable across processes). The holder renews the lease while the turn runs;
+a crashed process stops renewing, and its rows expire after `lease` seconds, when the next
+waiter takes them over. Waiters poll (`BEGIN IMMEDIATE` makes each attempt atomic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from service.chatkit.errors import ConversationBusy
+from service.chatkit.store.base import to_micros
+from service.chatkit.store.locks import LocalTurnLocks, try_until
+
+logger = logging.getLogger(__name__)
+
+Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+
+
+def _now_micros() -> int:
+    return to_micros(datetime.now(UTC))
+
+
+class LeaseTurnLocks:
+    def __init__(self, write_transaction: Transaction, *, lease: float = 15.0) -> None:
+        self._tx = write_transaction
+        self.lease = lease
+        self._local = LocalTurnLocks(timeout=lease)
+
+    @asynccontextmanager
+    async def hold(self, thread_id: str, deadline: float) -> AsyncIterator[None]:
+        """Hold the thread's lock, waiting until `deadline` (`time.monotonic()`) at most."""
+        async with self._local.hold(thread_id, deadline=deadline):
+            holder = uuid.uuid4().hex
+            if not await try_until(lambda: self._try(thread_id, holder), deadline):
+                raise ConversationBusy()
+            renewal = asyncio.create_task(self._renew(thread_id, holder))
+            try:
+                yield
+            finally:
+                renewal.cancel()
+                # Shielded: a second cancellation of the turn must not leave the row behind.
+                await asyncio.shield(self._release(thread_id, holder))
+
+    async def _try(self, thread_id: str, holder: str) -> bool:
+        now = _now_micros()
+        async with self._tx() as db:
+            await db.execute(
+                "DELETE FROM turn_locks WHERE thread_id = ? AND expires_at <= ?", (thread_id, now)
+            )
+            cursor = await db.execute(
+                "INSERT INTO turn_locks (thread_id, holder, expires_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (thread_id) DO NOTHING",
+                (thread_id, holder, now + int(self.lease * 1_000_000)),
+            )
+            return cursor.rowcount == 1
+
+    async def _renew(self, thread_id: str, holder: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                async with self._tx() as db:
+                    cursor = await db.execute(
+                        "UPDATE turn_locks SET expires_at = ? WHERE thread_id = ? AND holder = ?",
+                        (_now_micros() + int(self.lease * 1_000_000), thread_id, holder),
+                    )
+                    renewed = cursor.rowcount == 1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("could not renew the turn lock of %s", thread_id, exc_info=True)
+                continue
+            if not renewed:
+                logger.warning("the turn lock of %s expired while its turn was running", thread_id)
+                return
+
+    async def _release(self, thread_id: str, holder: str) -> None:
+        try:
+            async with self._tx() as db:
+                await db.execute(
+                    "DELETE FROM turn_locks WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+                )
+        except Exception:
+            # The lease runs out on its own; the thread is busy until then.
+            logger.warning("could not release the turn lock of %s", thread_id, exc_info=True)
