@@ -1,10 +1,21 @@
-"""Runs the app under Hypercorn, in this process or in several worker processes."""
+"""Runs the app under Hypercorn, in this process or in several worker processes.
+
+Shutdown: the first SIGTERM (or SIGINT) starts a drain (see `service.lifecycle`): readiness off,
+new streams refused, open streams given SHUTDOWN_DRAIN_SECONDS. Only then does Hypercorn stop
+listening and close connections, so its own short `graceful_timeout` never cuts a stream. A
+second signal interrupts the remaining streams at once.
+
+`service.app` (and with it prometheus_client) is imported only inside the worker, after
+`prepare_metrics_directory()` has exported the multiprocess directory.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
+import shutil
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +24,10 @@ from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
 from hypercorn.utils import wrap_app
 
-from service.app import create_app
+from service.lifecycle import Lifecycle
+from service.observability.access_log import AccessLogger
+from service.observability.logging import configure_logging
+from service.observability.multiprocess import forget_worker, prepare_metrics_directory
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -24,9 +38,14 @@ LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 def hypercorn_config(settings: Settings) -> Config:
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
+    if settings.metrics_port is not None:
+        config.bind.append(f"{settings.host}:{settings.metrics_port}")
     config.workers = settings.workers
-    config.accesslog = None
+    config.logger_class = AccessLogger
+    config.accesslog = logging.getLogger("hypercorn.access")
     config.errorlog = logging.getLogger("hypercorn.error")
+    # Streams have ended by the time Hypercorn shuts down (we drain first); this only bounds
+    # JSON requests still being answered.
     config.graceful_timeout = 5.0
     config.keep_alive_timeout = 75.0  # longer than typical load-balancer idle timeouts
     config.include_server_header = False
@@ -43,20 +62,39 @@ def _loop_factory() -> LoopFactory | None:
 
 
 def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
-    """One server process: the app, its event loop, and a clean exit on SIGTERM / SIGINT."""
-    app = create_app(settings)
+    """One server process: the app, its event loop, and a drain on SIGTERM / SIGINT."""
+    configure_logging(settings)  # spawned workers start with logging unconfigured
+    from service.app import create_app
+
+    lifecycle = Lifecycle()
+    app = create_app(settings, lifecycle=lifecycle)
     config = hypercorn_config(settings)
 
     async def main() -> None:
-        stop = asyncio.Event()
+        signalled = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            if signalled.is_set():
+                logger.warning("signal %s again: interrupting open streams now", signum)
+                lifecycle.interrupt_streams()
+                return
+            logger.info("signal %s: draining", signum)
+            lifecycle.begin_drain()
+            signalled.set()
+
+        async def drained() -> None:
+            await signalled.wait()
+            await lifecycle.drain(settings.shutdown_drain_seconds)
+
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        # Under the supervisor (shared sockets) a Ctrl+C reaches workers as its SIGTERM only.
+        for sig in (signal.SIGTERM,) if sockets is not None else (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
         await worker_serve(
             wrap_app(app, config.wsgi_max_body_size, "asgi"),
             config,
             sockets=sockets,
-            shutdown_trigger=stop.wait,
+            shutdown_trigger=drained,
         )
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
@@ -64,14 +102,20 @@ def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
 
 
 def serve(settings: Settings) -> int:
+    temporary = settings.prometheus_multiproc_dir is None and settings.workers > 1
+    settings = prepare_metrics_directory(settings)
     if settings.workers == 1:
         run_worker(settings)
         return 0
-    return _supervise(settings)
+    try:
+        return _supervise(settings)
+    finally:
+        if temporary and settings.prometheus_multiproc_dir is not None:
+            shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
 
 
 def _supervise(settings: Settings) -> int:
-    """Share one listening socket between worker processes; forward signals; reap them."""
+    """Share the listening sockets between worker processes; forward signals; reap them."""
     sockets = hypercorn_config(settings).create_sockets()
     context = multiprocessing.get_context("spawn")
     stopping = False
@@ -101,6 +145,8 @@ def _supervise(settings: Settings) -> int:
             for process in [p for p in processes if not p.is_alive()]:
                 processes.remove(process)
                 process.join()
+                if settings.prometheus_multiproc_dir is not None:
+                    forget_worker(settings.prometheus_multiproc_dir, process.pid)
                 if stopping:
                     exit_code = exit_code or (process.exitcode or 0)
                     continue
