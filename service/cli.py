@@ -1,11 +1,10 @@
-"""`chatkit-backend serve | migrate | check-config | feedback`."""
+"""`chatkit-backend serve | migrate | check-config | feedback | prune`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -32,15 +31,28 @@ def _parser() -> argparse.ArgumentParser:
     feedback.add_argument("--tenant", help="only this tenant")
     feedback.add_argument("--days", type=float, default=None, help="only the last N days")
     feedback.add_argument("--limit", type=int, default=1000)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete threads inactive for longer than an age, with their items, feedback and "
+        "attachment records (safe while serving; run it again to finish an interrupted run)",
+    )
+    prune.add_argument(
+        "--older-than",
+        type=_age,
+        metavar="AGE",
+        help="e.g. 30d, 12h or 90m; default: RETENTION_DAYS (required when that is unset)",
+    )
+    prune.add_argument(
+        "--batch-size", type=_batch_size, default=500, help="threads per transaction (500)"
+    )
     return parser
 
 
 def configure_basic_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
+    from service.observability.logging import configure_logging
+
+    configure_logging(settings)  # JSON lines on stdout (LOG_FORMAT), secrets redacted
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,14 +79,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check_config(settings)
     if args.command == "feedback":
         return asyncio.run(_feedback(settings, args))
+    if args.command == "prune":
+        return asyncio.run(_prune(settings, args))
     raise AssertionError(args.command)
 
 
 async def _migrate(settings: Settings) -> int:
     from service.chatkit.store import create_store
+    from service.chatkit.store.base import SchemaTooNewError, StoreUnavailableError
 
     store = create_store(settings)
-    status = await store.open(migrate=True)
+    try:
+        status = await store.open(migrate=True)
+    except (StoreUnavailableError, SchemaTooNewError) as exc:
+        print(f"chatkit-backend: {exc}", file=sys.stderr)
+        return 1
     await store.close()
     applied = ", ".join(str(v) for v in status.applied) or "none"
     print(f"schema at version {status.current} (latest {status.latest}); applied: {applied}")
@@ -116,4 +135,56 @@ async def _feedback(settings: Settings, args: argparse.Namespace) -> int:
                 }
             )
         )
+    return 0
+
+
+def _age(text: str) -> timedelta:
+    from service.chatkit.store.retention import parse_age
+
+    try:
+        return parse_age(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _batch_size(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 10000")
+    return int(text)
+
+
+async def _prune(settings: Settings, args: argparse.Namespace) -> int:
+    from service.chatkit.store import create_store
+    from service.chatkit.store.base import (
+        MigrationRequiredError,
+        SchemaTooNewError,
+        StoreUnavailableError,
+    )
+
+    age: timedelta | None = args.older_than
+    if age is None and settings.retention_days is not None:
+        age = timedelta(days=settings.retention_days)
+    if age is None:
+        print(
+            "chatkit-backend prune: give --older-than (e.g. 30d) or set RETENTION_DAYS",
+            file=sys.stderr,
+        )
+        return 2
+    cutoff = datetime.now(UTC) - age
+    store = create_store(settings)
+    try:
+        await store.open(migrate=settings.database_auto_migrate)
+        try:
+            # No attachment store keeps bytes yet; once one does, pass its deleter here.
+            report = await store.prune(cutoff, batch_size=args.batch_size)
+        finally:
+            await store.close()
+    except (StoreUnavailableError, SchemaTooNewError, MigrationRequiredError) as exc:
+        print(f"chatkit-backend prune: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"pruned {report.threads} thread(s) inactive since before {cutoff.isoformat()}: "
+        f"{report.items} item(s), {report.feedback} feedback row(s), "
+        f"{len(report.attachment_ids)} attachment record(s), in {report.batches} batch(es)"
+    )
     return 0

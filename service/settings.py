@@ -74,15 +74,67 @@ class Settings(BaseSettings):
     """Create or upgrade the schema at start-up; when off, an old schema stops start-up."""
     turn_lock_timeout_seconds: float = Field(default=30.0, gt=0)
     """How long a turn waits for another turn on the same thread before "busy"."""
-    # (PostgreSQL pool, start-up retries and retention settings go here.)
+    database_pool_min_size: int = Field(default=1, ge=0, le=1000)
+    """PostgreSQL: connections each process keeps open (plus one for turn locks)."""
+    database_pool_max_size: int = Field(default=10, ge=1, le=1000)
+    """PostgreSQL: most connections each process opens (plus one for turn locks)."""
+    database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    database_startup_retry_max_seconds: float = Field(default=30.0, gt=0)
+    """Longest wait between two start-up connection attempts (the backoff's cap)."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Default age for `chatkit-backend prune`; unset: the command needs --older-than."""
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _empty_retention_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> Settings:
+        if self.database_pool_min_size > self.database_pool_max_size:
+            raise ValueError(
+                "DATABASE_POOL_MIN_SIZE: must not exceed DATABASE_POOL_MAX_SIZE "
+                f"({self.database_pool_max_size})"
+            )
+        return self
 
     # --- observability and lifecycle (logs, metrics, probes, drain) ---------------------------
     log_level: LogLevel = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    """`json`: one object per line (production); `text`: plain lines for local use."""
+    log_prompts: bool = False
+    """Let library debug logs (LOG_LEVEL=DEBUG) show prompts, answers and tool data. Debug only."""
+    metrics_enabled: bool = True
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve /metrics on this port only, instead of the main port."""
+    prometheus_multiproc_dir: Path | None = None
+    """Where workers share metric values; wiped at start. WORKERS>1 uses a temp dir if unset."""
+    shutdown_drain_seconds: float = Field(default=25.0, ge=0)
+    """On SIGTERM, how long open streams may continue before they are ended with a retry notice.
+    The pod's terminationGracePeriodSeconds should exceed it by about 10 s."""
+    heartbeat_interval_seconds: float = Field(default=15.0, gt=0)
+    """An SSE comment is sent after this long without an event, so idle-timeout proxies wait."""
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", "prometheus_multiproc_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _metrics_port_differs(self) -> Settings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT: must differ from PORT (or be unset)")
+        return self
 
     @field_validator("llm_provider", mode="before")
     @classmethod

@@ -50,6 +50,7 @@ from service.chatkit.errors import FeatureNotEnabled, InvalidRequest
 from service.chatkit.ids import rewrite_fake_ids
 from service.chatkit.requests import parse_chatkit_request
 from service.chatkit.store.base import ChatStore
+from service.observability.context import note_error_type
 from service.request_context import RequestContext
 
 logger = logging.getLogger(__name__)
@@ -241,6 +242,7 @@ class ChatServer(ChatKitServer[RequestContext]):
             failure.status,
             extra={"error_type": failure.kind},
         )
+        note_error_type(failure.kind)  # the stream's outcome in metrics and logs
         if wants_title:
             thread.title = fallback_title(first_text)
         raise CustomStreamError(failure.message, allow_retry=failure.retryable)
