@@ -22,7 +22,9 @@ async def wait_for_provider_stream_end(mock: MockLLM, timeout: float = 15.0) -> 
 
 async def stored_assistant_text(client: ChatKitClient, thread_id: str) -> str:
     items = (await client.list_items(thread_id, order="asc"))["data"]
-    return "".join(p["text"] for i in items if i["type"] == "assistant_message" for p in i["content"])
+    return "".join(
+        p["text"] for i in items if i["type"] == "assistant_message" for p in i["content"]
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
@@ -68,7 +70,9 @@ async def test_stop_cancels_the_model_run_and_keeps_the_partial_answer(
         assert visible == ["user_message", "assistant_message", "user_message", "assistant_message"]
 
 
-async def test_stop_while_the_socket_write_is_blocked_still_saves(openai_server, mock_llm: MockLLM, user: str) -> None:
+async def test_stop_while_the_socket_write_is_blocked_still_saves(
+    openai_server, mock_llm: MockLLM, user: str
+) -> None:
     """The client stops reading (the server's writes block), then goes away."""
     # ~12 MB of deltas: far beyond what the kernel buffers on both ends can absorb unread.
     long_text = " ".join(f"token{n}-{'x' * 4000}" for n in range(3000))

@@ -23,7 +23,9 @@ from service.chatkit.ids import rewrite_fake_ids
 
 def message(item_id: str, text: str = "") -> AssistantMessageItem:
     return AssistantMessageItem(
-        id=item_id, thread_id="thr_1", created_at=datetime(2026, 1, 1),
+        id=item_id,
+        thread_id="thr_1",
+        created_at=datetime(2026, 1, 1),
         content=[AssistantMessageContent(text=text)] if text else [],
     )
 

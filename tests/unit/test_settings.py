@@ -22,17 +22,31 @@ def test_defaults_need_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_playground_is_off_in_production() -> None:
     assert not load_settings(_env_file=None, environment="production").playground_on
-    assert load_settings(_env_file=None, environment="production", playground_enabled=True).playground_on
+    assert load_settings(
+        _env_file=None, environment="production", playground_enabled=True
+    ).playground_on
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"LLM_PROVIDER": "anthropic"}, "LLM_PROVIDER: Input should be 'openai', 'gemini' or 'openai-compatible'"),
+        (
+            {"LLM_PROVIDER": "anthropic"},
+            "LLM_PROVIDER: Input should be 'openai', 'gemini' or 'openai-compatible'",
+        ),
         ({"PORT": "eighty"}, "PORT: Input should be a valid integer"),
-        ({"LLM_PROVIDER": "openai-compatible"}, "OPENAI_BASE_URL: required when LLM_PROVIDER=openai-compatible"),
-        ({"OPENAI_BASE_URL": "localhost:11434"}, "OPENAI_BASE_URL: must be an http:// or https:// URL"),
-        ({"DATABASE_URL": "mysql://db/chat"}, "DATABASE_URL: must start with sqlite:/// or postgresql://"),
+        (
+            {"LLM_PROVIDER": "openai-compatible"},
+            "OPENAI_BASE_URL: required when LLM_PROVIDER=openai-compatible",
+        ),
+        (
+            {"OPENAI_BASE_URL": "localhost:11434"},
+            "OPENAI_BASE_URL: must be an http:// or https:// URL",
+        ),
+        (
+            {"DATABASE_URL": "mysql://db/chat"},
+            "DATABASE_URL: must start with sqlite:/// or postgresql://",
+        ),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: Input should be"),
     ],
 )
@@ -57,8 +71,12 @@ def test_provider_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) ->
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": "/tmp"}
     return subprocess.run(
-        [sys.executable, "-m", "service", *args], env={**base, **env}, capture_output=True, text=True,
-        timeout=60, cwd="/tmp",
+        [sys.executable, "-m", "service", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/tmp",
     )
 
 
