@@ -17,6 +17,7 @@ TITLE_INSTRUCTIONS = (
     "no trailing punctuation, in the language of the message."
 )
 MAX_TITLE_LENGTH = 80
+_MARKDOWN = str.maketrans("", "", "*#`")
 
 
 def fallback_title(text: str, max_words: int = 8) -> str:
@@ -28,8 +29,9 @@ def fallback_title(text: str, max_words: int = 8) -> str:
 
 
 def clean_title(raw: str) -> str:
-    title = " ".join(raw.strip().splitlines()[0].split()) if raw.strip() else ""
-    title = title.strip("\"'“”‘’*#` ").rstrip(".")  # noqa: RUF001
+    first_line = raw.strip().splitlines()[0] if raw.strip() else ""
+    title = " ".join(first_line.translate(_MARKDOWN).split())
+    title = title.removeprefix("Title:").strip("\"'“”‘’ ").rstrip(".")  # noqa: RUF001
     if len(title) > MAX_TITLE_LENGTH:
         title = title[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
     return title

@@ -21,6 +21,7 @@ from chatkit.types import (
     ClientToolCallItem,
     FeedbackKind,
     InputTranscribeReq,
+    ItemsListReq,
     ProgressUpdateEvent,
     StructuredInputItem,
     SyncCustomActionResponse,
@@ -31,9 +32,11 @@ from chatkit.types import (
     ThreadsAddUserMessageReq,
     ThreadsCreateReq,
     ThreadsCustomActionReq,
+    ThreadsListReq,
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
+    ThreadsUpdateReq,
     UserMessageInput,
     UserMessageItem,
     UserMessageTextContent,
@@ -54,6 +57,9 @@ from service.observability.context import note_error_type
 from service.request_context import RequestContext
 
 logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+MAX_TITLE_LENGTH = 200
 
 
 class _Turn:
@@ -137,6 +143,13 @@ class ChatServer(ChatKitServer[RequestContext]):
                 raise FeatureNotEnabled("file uploads are not enabled on this server")
             case InputTranscribeReq():
                 raise FeatureNotEnabled("voice input is not enabled on this server")
+            case ThreadsListReq() | ItemsListReq():
+                limit = request.params.limit
+                if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
+                    raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE_SIZE}")
+            case ThreadsUpdateReq():
+                if len(request.params.title) > MAX_TITLE_LENGTH:
+                    raise InvalidRequest(f"title must be at most {MAX_TITLE_LENGTH} characters")
             case ThreadsCreateReq():
                 await self._check_input(request.params.input, context)
             case ThreadsAddUserMessageReq():

@@ -22,7 +22,9 @@ async def wait_for_provider_stream_end(mock: MockLLM, timeout: float = 15.0) -> 
 
 async def stored_assistant_text(client: ChatKitClient, thread_id: str) -> str:
     items = (await client.list_items(thread_id, order="asc"))["data"]
-    return "".join(p["text"] for i in items if i["type"] == "assistant_message" for p in i["content"])
+    return "".join(
+        p["text"] for i in items if i["type"] == "assistant_message" for p in i["content"]
+    )
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
@@ -68,14 +70,18 @@ async def test_stop_cancels_the_model_run_and_keeps_the_partial_answer(
         assert visible == ["user_message", "assistant_message", "user_message", "assistant_message"]
 
 
-async def test_stop_while_the_socket_write_is_blocked_still_saves(openai_server, mock_llm: MockLLM, user: str) -> None:
+async def test_stop_while_the_socket_write_is_blocked_still_saves(
+    openai_server, mock_llm: MockLLM, user: str
+) -> None:
     """The client stops reading (the server's writes block), then goes away."""
-    long_text = " ".join(f"token{n}-{'x' * 200}" for n in range(6000))
-    mock_llm.enqueue(Reply(text=long_text, token_delay=0.002))
+    # ~12 MB of deltas: far beyond what the kernel buffers on both ends can absorb unread.
+    long_text = " ".join(f"token{n}-{'x' * 4000}" for n in range(3000))
+    mock_llm.enqueue(Reply(text=long_text, token_delay=0.001))
     async with ChatKitClient(openai_server.url, user=user) as client:
         body = json.dumps({"type": "threads.create", "params": {"input": user_input("flood me")}})
         async with client.http.stream("POST", "/chatkit/api", content=body) as response:
-            first = await response.aiter_raw().__anext__()
+            raw = response.aiter_raw()  # keep a reference: a collected iterator closes the stream
+            first = await raw.__anext__()
             thread_id = json.loads(first.split(b"\n\n")[0][6:])["thread"]["id"]
             await asyncio.sleep(3)  # not reading: socket buffers fill, the server's send blocks
 

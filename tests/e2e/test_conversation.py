@@ -12,7 +12,9 @@ PROVIDERS = ["openai", "gemini", "openai-compatible"]
 
 
 @pytest.fixture(scope="module", params=PROVIDERS)
-def provider_server(request: pytest.FixtureRequest, server_factory: ServerFactory, mock_llm: MockLLM):
+def provider_server(
+    request: pytest.FixtureRequest, server_factory: ServerFactory, mock_llm: MockLLM
+):
     return request.param, server_factory(provider_env(request.param, mock_llm))
 
 
@@ -35,7 +37,7 @@ def conversation_texts(body: dict) -> list[tuple[str, str]]:
 async def test_three_turn_conversation_keeps_history_and_persists(
     provider_server, mock_llm: MockLLM, user: str
 ) -> None:
-    provider, server = provider_server
+    _, server = provider_server
     mock_llm.enqueue(
         Reply(text="Nice to meet you, Ada."),
         Reply(text="You like Python."),
@@ -76,7 +78,9 @@ async def test_three_turn_conversation_keeps_history_and_persists(
         assert thread["title"] == "Getting to know Ada"
 
 
-async def test_streamed_item_ids_match_stored_ids(provider_server, mock_llm: MockLLM, user: str) -> None:
+async def test_streamed_item_ids_match_stored_ids(
+    provider_server, mock_llm: MockLLM, user: str
+) -> None:
     _, server = provider_server
     mock_llm.default = Reply(text="one two three")
     async with ChatKitClient(server.url, user=user) as client:
@@ -89,9 +93,13 @@ async def test_streamed_item_ids_match_stored_ids(provider_server, mock_llm: Moc
         assert stored["data"][-1]["id"] == done
 
 
-async def test_conversation_survives_restart(server_factory: ServerFactory, mock_llm: MockLLM, user: str) -> None:
+async def test_conversation_survives_restart(
+    server_factory: ServerFactory, mock_llm: MockLLM, user: str
+) -> None:
     server = server_factory(provider_env("gemini", mock_llm))
-    mock_llm.enqueue(Reply(text="First answer."), Reply(text="Second answer."), Reply(text="Third answer."))
+    mock_llm.enqueue(
+        Reply(text="First answer."), Reply(text="Second answer."), Reply(text="Third answer.")
+    )
     async with ChatKitClient(server.url, user=user) as client:
         thread_id = (await client.create_thread("first")).thread_id
         await client.add_message(thread_id, "second")
@@ -108,10 +116,19 @@ async def test_conversation_survives_restart(server_factory: ServerFactory, mock
             for item in (await client.list_items(thread_id, order="asc"))["data"]
             for part in item["content"]
         ]
-        assert texts == ["first", "First answer.", "second", "Second answer.", "third", "Third answer."]
+        assert texts == [
+            "first",
+            "First answer.",
+            "second",
+            "Second answer.",
+            "third",
+            "Third answer.",
+        ]
 
 
-async def test_tool_call_answers_with_the_tool_result(openai_server, mock_llm: MockLLM, user: str) -> None:
+async def test_tool_call_answers_with_the_tool_result(
+    openai_server, mock_llm: MockLLM, user: str
+) -> None:
     mock_llm.enqueue(
         Reply(tool_call=("current_datetime", {"timezone": "Europe/Paris"})),
         Reply(text="It is late in Paris."),

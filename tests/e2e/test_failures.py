@@ -18,8 +18,16 @@ STATUS_CASES = [
     (503, "had an internal error (HTTP 503)", True),
 ]
 FACTS = {
-    "openai": {"key": "OPENAI_API_KEY", "model": "gpt-test", "model_setting": "OPENAI_DEFAULT_MODEL"},
-    "gemini": {"key": "GEMINI_API_KEY", "model": "gemini-test", "model_setting": "GEMINI_DEFAULT_MODEL"},
+    "openai": {
+        "key": "OPENAI_API_KEY",
+        "model": "gpt-test",
+        "model_setting": "OPENAI_DEFAULT_MODEL",
+    },
+    "gemini": {
+        "key": "GEMINI_API_KEY",
+        "model": "gemini-test",
+        "model_setting": "GEMINI_DEFAULT_MODEL",
+    },
 }
 
 
@@ -40,11 +48,18 @@ async def check_next_turn_works(client: ChatKitClient, thread_id: str, mock: Moc
 @pytest.mark.parametrize("provider", ["openai", "gemini"])
 @pytest.mark.parametrize(("status", "expected", "retryable"), STATUS_CASES)
 async def test_provider_status_errors_become_error_events(
-    request: pytest.FixtureRequest, provider: str, status: int, expected: str, retryable: bool,
-    mock_llm: MockLLM, user: str,
+    request: pytest.FixtureRequest,
+    provider: str,
+    status: int,
+    expected: str,
+    retryable: bool,
+    mock_llm: MockLLM,
+    user: str,
 ) -> None:
     server = request.getfixturevalue(f"{provider}_server")
-    mock_llm.enqueue(Reply(status=status, error_message=f"Incorrect API key provided: {TEST_OPENAI_KEY[:8]}***"))
+    mock_llm.enqueue(
+        Reply(status=status, error_message=f"Incorrect API key provided: {TEST_OPENAI_KEY[:8]}***")
+    )
     async with ChatKitClient(server.url, user=user) as client:
         stream = await client.create_thread("Hello?")
         assert stream.status == 200
@@ -59,9 +74,14 @@ async def test_provider_status_errors_become_error_events(
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
-async def test_bad_request_message_is_passed_on_without_secrets(openai_server, mock_llm: MockLLM, user: str) -> None:
+async def test_bad_request_message_is_passed_on_without_secrets(
+    openai_server, mock_llm: MockLLM, user: str
+) -> None:
     mock_llm.enqueue(
-        Reply(status=400, error_message=f"This model's maximum context length is 8192 tokens. key={TEST_OPENAI_KEY}")
+        Reply(
+            status=400,
+            error_message=f"This model's maximum context length is 8192 tokens. key={TEST_OPENAI_KEY}",
+        )
     )
     async with ChatKitClient(openai_server.url, user=user) as client:
         stream = await client.create_thread("long")
@@ -84,19 +104,28 @@ async def test_stream_cut_mid_answer_is_an_error_and_recoverable(
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
-async def test_timeout_is_an_error_event(server_factory: ServerFactory, mock_llm: MockLLM, user: str) -> None:
+async def test_timeout_is_an_error_event(
+    server_factory: ServerFactory, mock_llm: MockLLM, user: str
+) -> None:
     server = server_factory({**provider_env("openai", mock_llm), "LLM_TIMEOUT_SECONDS": "1"})
     mock_llm.enqueue(Reply(hang=2.5))
     async with ChatKitClient(server.url, user=user) as client:
         stream = await client.create_thread("slow?")
         [error] = stream.errors
-        assert "did not answer in time" in error["message"] and "LLM_TIMEOUT_SECONDS" in error["message"]
+        assert (
+            "did not answer in time" in error["message"]
+            and "LLM_TIMEOUT_SECONDS" in error["message"]
+        )
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
-async def test_unreachable_provider_is_an_error_event(server_factory: ServerFactory, mock_llm: MockLLM, user: str) -> None:
+async def test_unreachable_provider_is_an_error_event(
+    server_factory: ServerFactory, mock_llm: MockLLM, user: str
+) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    server = server_factory({**provider_env("openai-compatible", mock_llm), "OPENAI_BASE_URL": dead})
+    server = server_factory(
+        {**provider_env("openai-compatible", mock_llm), "OPENAI_BASE_URL": dead}
+    )
     async with ChatKitClient(server.url, user=user) as client:
         stream = await client.create_thread("anyone there?")
     [error] = stream.errors
@@ -104,7 +133,9 @@ async def test_unreachable_provider_is_an_error_event(server_factory: ServerFact
     assert "OPENAI_BASE_URL" in error["message"]
 
 
-@pytest.mark.parametrize(("provider", "key"), [("openai", "OPENAI_API_KEY"), ("gemini", "GEMINI_API_KEY")])
+@pytest.mark.parametrize(
+    ("provider", "key"), [("openai", "OPENAI_API_KEY"), ("gemini", "GEMINI_API_KEY")]
+)
 async def test_missing_key_starts_and_every_turn_says_so(
     server_factory: ServerFactory, mock_llm: MockLLM, user: str, provider: str, key: str
 ) -> None:

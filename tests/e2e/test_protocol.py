@@ -90,7 +90,9 @@ async def test_items_list_pages_in_both_orders(client: ChatKitClient) -> None:
         assert seen == (expected if order == "asc" else list(reversed(expected)))
 
 
-async def test_feedback_is_stored_and_queryable(client: ChatKitClient, openai_server: ServerProcess) -> None:
+async def test_feedback_is_stored_and_queryable(
+    client: ChatKitClient, openai_server: ServerProcess
+) -> None:
     stream = await client.create_thread("rate me")
     answer_id = stream.done_items("assistant_message")[0]["id"]
     response = await client.call(
@@ -99,7 +101,11 @@ async def test_feedback_is_stored_and_queryable(client: ChatKitClient, openai_se
     assert response.status_code == 200 and response.json() == {}
     exported = subprocess.run(
         [sys.executable, "-m", "service", "feedback", "--thread", stream.thread_id],
-        env=openai_server.env, cwd=openai_server.workdir, capture_output=True, text=True, check=True,
+        env=openai_server.env,
+        cwd=openai_server.workdir,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     records = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [(r["item_id"], r["kind"]) for r in records] == [(answer_id, "negative")]
@@ -110,17 +116,21 @@ async def test_feedback_is_stored_and_queryable(client: ChatKitClient, openai_se
     assert missing.status_code == 404
 
 
-async def test_retry_after_item_regenerates_the_answer(client: ChatKitClient, mock_llm: MockLLM) -> None:
+async def test_retry_after_item_regenerates_the_answer(
+    client: ChatKitClient, mock_llm: MockLLM
+) -> None:
     mock_llm.enqueue(Reply(text="First try."), Reply(text="Second try."))
     stream = await client.create_thread("question")
     user_item = stream.done_items("user_message")[0]["id"]
     first_answer = stream.done_items("assistant_message")[0]["id"]
 
-    retried = await client.stream("threads.retry_after_item", thread_id=stream.thread_id, item_id=user_item)
+    retried = await client.stream(
+        "threads.retry_after_item", thread_id=stream.thread_id, item_id=user_item
+    )
     assert retried.status == 200 and retried.errors == []
     assert retried.assistant_text() == "Second try."
     items = (await client.list_items(stream.thread_id, order="asc"))["data"]
-    assert [i["id"] for i in items][0] == user_item
+    assert items[0]["id"] == user_item
     assert first_answer not in [i["id"] for i in items]
     assert [i["type"] for i in items] == ["user_message", "assistant_message"]
 
@@ -129,14 +139,18 @@ async def test_retry_after_item_regenerates_the_answer(client: ChatKitClient, mo
     )
     assert on_answer.status_code == 400
     assert "not a user message" in error_of(on_answer)["message"]
-    unknown = await client.call("threads.retry_after_item", thread_id=stream.thread_id, item_id="msg_x")
+    unknown = await client.call(
+        "threads.retry_after_item", thread_id=stream.thread_id, item_id="msg_x"
+    )
     assert unknown.status_code == 404
 
 
 async def test_requests_that_need_state_the_thread_lacks_are_400(client: ChatKitClient) -> None:
     thread_id = await new_thread(client)
     items = (await client.list_items(thread_id, order="asc"))["data"]
-    tool_output = await client.call("threads.add_client_tool_output", thread_id=thread_id, result={})
+    tool_output = await client.call(
+        "threads.add_client_tool_output", thread_id=thread_id, result={}
+    )
     assert tool_output.status_code == 400
     assert "client tool call" in error_of(tool_output)["message"]
     structured = await client.call(
@@ -160,13 +174,17 @@ async def test_requests_that_need_state_the_thread_lacks_are_400(client: ChatKit
     assert on_non_widget.status_code == 400
 
 
-async def test_custom_action_without_handler_ends_with_an_error_event(client: ChatKitClient) -> None:
+async def test_custom_action_without_handler_ends_with_an_error_event(
+    client: ChatKitClient,
+) -> None:
     thread_id = await new_thread(client)
     stream = await client.stream(
         "threads.custom_action", thread_id=thread_id, action={"type": "noop", "payload": {}}
     )
     assert stream.status == 200
-    assert [e["message"] for e in stream.errors] == ["This server has no handler for the action 'noop'."]
+    assert [e["message"] for e in stream.errors] == [
+        "This server has no handler for the action 'noop'."
+    ]
 
 
 @pytest.mark.parametrize(
@@ -177,7 +195,9 @@ async def test_custom_action_without_handler_ends_with_an_error_event(client: Ch
         ("input.transcribe", {"audio_base64": "AAAA", "mime_type": "audio/webm"}, "voice input"),
     ],
 )
-async def test_features_not_enabled_answer_clearly(client: ChatKitClient, type_, params, fragment) -> None:
+async def test_features_not_enabled_answer_clearly(
+    client: ChatKitClient, type_, params, fragment
+) -> None:
     response = await client.call(type_, **params)
     assert response.status_code == 400
     error = error_of(response)
@@ -197,8 +217,25 @@ async def test_features_not_enabled_answer_clearly(client: ChatKitClient, type_,
         (b"\xff\xfe", "not valid JSON"),
     ],
 )
-async def test_malformed_requests_are_400_with_a_reason(client: ChatKitClient, body: bytes, fragment: str) -> None:
+async def test_malformed_requests_are_400_with_a_reason(
+    client: ChatKitClient, body: bytes, fragment: str
+) -> None:
     response = await client.post(body)
+    assert response.status_code == 400
+    assert fragment in error_of(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("type_", "params", "fragment"),
+    [
+        ("threads.list", {"limit": -1}, "limit must be between 1 and 100"),
+        ("threads.list", {"limit": 100_000}, "limit must be between 1 and 100"),
+        ("items.list", {"thread_id": "thr_x", "limit": 0}, "limit must be between 1 and 100"),
+        ("threads.update", {"thread_id": "thr_x", "title": "t" * 201}, "at most 200 characters"),
+    ],
+)
+async def test_out_of_range_values_are_400(client: ChatKitClient, type_, params, fragment) -> None:
+    response = await client.call(type_, **params)
     assert response.status_code == 400
     assert fragment in error_of(response)["message"]
 
@@ -237,7 +274,9 @@ async def test_foreign_thread_is_not_found(
         response = await other.call(type_, thread_id=thread_id, **params)
         assert response.status_code == 404
         assert error_of(response)["code"] == "not_found"
-    async with ChatKitClient(openai_server.url, user=f"{user}-owner", tenant="other-tenant") as twin:
+    async with ChatKitClient(
+        openai_server.url, user=f"{user}-owner", tenant="other-tenant"
+    ) as twin:
         assert (await twin.call("threads.get_by_id", thread_id=thread_id)).status_code == 404
     async with ChatKitClient(openai_server.url, user=f"{user}-owner") as owner:
         assert (await owner.get_thread(thread_id))["title"] != "mine now"
