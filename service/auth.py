@@ -64,7 +64,6 @@ def dev_authenticator(settings: Settings) -> Authenticator:
             tenant_id=tenant_id,
             role="user",
             locale=preferred_locale(request.headers.get("Accept-Language")),
-            request_id=request.headers.get("X-Request-ID") or None,
         )
 
     return authenticate

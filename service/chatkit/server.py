@@ -235,6 +235,9 @@ class ChatServer(ChatKitServer[RequestContext]):
         except (asyncio.CancelledError, GeneratorExit):
             turn.cancel()
             raise
+        except CustomStreamError:  # already says what happened (the store is down, say)
+            turn.cancel()
+            raise
         except Exception as exc:
             turn.cancel()
             failure = describe_model_failure(exc, self.model)

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
+from chatkit.errors import CustomStreamError
 from chatkit.store import NotFoundError
 
 from service.chatkit.errors import ConversationBusy
@@ -81,6 +82,8 @@ def _thread_id(thread_created: bytes) -> str | None:
 def describe_stream_failure(exc: BaseException) -> tuple[str, bool]:
     if isinstance(exc, NotFoundError):
         return f"Not found: {exc}", False
+    if isinstance(exc, CustomStreamError):
+        return exc.message, exc.allow_retry
     return "The server failed while answering. Try again.", True
 
 
