@@ -87,6 +87,7 @@ def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
             await lifecycle.drain(settings.shutdown_drain_seconds)
 
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_quiet_sdk_leftovers)
         # Under the supervisor (shared sockets) a Ctrl+C reaches workers as its SIGTERM only.
         for sig in (signal.SIGTERM,) if sockets is not None else (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
@@ -99,6 +100,21 @@ def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(main())
+
+
+def _quiet_sdk_leftovers(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """When a stream is cancelled, chatkit's `_merge_generators` (chatkit/agents.py) leaves its two
+    `__anext__` tasks behind: the run's event stream ends with StopAsyncIteration once the run
+    stops, and the helper-event queue's waits forever until collected. Both are expected after a
+    stop, not errors worth an ERROR line on every press of the stop button."""
+    task = context.get("task")
+    coro = getattr(task, "get_coro", lambda: None)()
+    finished_stream = isinstance(context.get("exception"), StopAsyncIteration)
+    abandoned_queue = getattr(coro, "__qualname__", "") == "_AsyncQueueIterator.__anext__"
+    if finished_stream or abandoned_queue:
+        logger.debug("ignored a task left behind by a cancelled run: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
 
 
 def serve(settings: Settings) -> int:

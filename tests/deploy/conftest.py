@@ -1,8 +1,7 @@
 """Shared pieces of the deployment tests: the chart, its value sets and rendered objects.
 
 The chart is rendered offline with helm-python-sdk (no helm binary, no cluster). Schemas of
-custom resources and skaffold come from ../shared/schemas/ beside the project root, as CI lays
-it out.
+custom resources and skaffold are copies kept in tests/deploy/schemas/ (see its README).
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "chatkit-backend"
 DEV_POSTGRES_CHART = ROOT / "charts" / "dev-postgresql"
-SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"  # the team's reference copies, when present
 RELEASE = "chatkit-backend"
 NAMESPACE = "chatkit"
 FULLNAME = "chatkit-backend"  # the release name contains the chart name
@@ -46,12 +46,9 @@ def load_values(name: str) -> dict[str, Any]:
 
 
 def shared_schema(relative: str) -> Path:
-    path = SHARED_SCHEMAS / relative
+    path = SCHEMAS / relative
     if not path.is_file():
-        pytest.fail(
-            f"missing {path}: the deployment tests read schemas from ../shared/schemas/ beside "
-            "the project root (CI lays shared/ out there)"
-        )
+        pytest.fail(f"missing {path}: add the schema to tests/deploy/schemas/")
     return path
 
 

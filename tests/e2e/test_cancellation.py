@@ -68,6 +68,8 @@ async def test_stop_cancels_the_model_run_and_keeps_the_partial_answer(
         assert "The user cancelled the stream" in sent  # the SDK's hidden note reaches the model
         visible = [i["type"] for i in (await client.list_items(thread_id, order="asc"))["data"]]
         assert visible == ["user_message", "assistant_message", "user_message", "assistant_message"]
+    errors = [line for line in server.output if '"level": "ERROR"' in line or "Traceback" in line]
+    assert errors == []  # a stop is not an error
 
 
 async def test_stop_while_the_socket_write_is_blocked_still_saves(

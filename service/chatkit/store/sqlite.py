@@ -107,11 +107,13 @@ class SQLiteStore(ChatStore):
         another process's write in between cannot fail it (WAL's "busy snapshot")."""
         async with self._lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             try:
+                await db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
                 yield db
             except BaseException:
-                await db.execute("ROLLBACK")
+                # Also when cancelled while BEGIN was queued: the worker thread runs the BEGIN
+                # anyway, and this rollback (a no-op outside a transaction) right after it.
+                await db.rollback()
                 raise
             await db.execute("COMMIT")
 
