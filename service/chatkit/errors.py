@@ -20,11 +20,6 @@ class FeatureNotEnabled(ClientError):
     code = "not_enabled"
 
 
-class ResourceNotFound(ClientError):
-    status = 404
-    code = "not_found"
-
-
 class ConversationBusy(Exception):
     """Another turn holds the thread; the stream answers with a ChatKit error event."""
 
