@@ -315,4 +315,6 @@ def test_recording_rules_evaluate_on_real_series(live: Live) -> None:
             continue
         result = live.prometheus.query(rule["expr"], at=live.evaluated_at)
         (ratio,) = positive_values(result)
-        assert ratio == pytest.approx(0.2), rule["record"]
+        # rate() extrapolates each series from its own first sample: a series born a scrape
+        # later than the others skews the ratio slightly, never by 5%.
+        assert ratio == pytest.approx(0.2, rel=0.05), rule["record"]
