@@ -6,11 +6,16 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from service import __version__
 from service.settings import ConfigurationError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from service.chatkit.store import ChatStore
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,27 +78,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         from service.serving import serve
 
         return serve(settings)
-    if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
     if args.command == "check-config":
         return _check_config(settings)
+    if args.command == "migrate":
+        return _store_command("migrate", _migrate(settings))
     if args.command == "feedback":
-        return asyncio.run(_feedback(settings, args))
+        return _store_command("feedback", _feedback(settings, args))
     if args.command == "prune":
-        return asyncio.run(_prune(settings, args))
+        return _store_command("prune", _prune(settings, args))
     raise AssertionError(args.command)
+
+
+def _store_command(name: str, command: Coroutine[Any, Any, int]) -> int:
+    """Run a command that uses the database; its failures are one line and exit code 1."""
+    from service.chatkit.store.base import (
+        MigrationRequiredError,
+        SchemaTooNewError,
+        StoreUnavailableError,
+    )
+
+    try:
+        return asyncio.run(command)
+    except (StoreUnavailableError, SchemaTooNewError, MigrationRequiredError) as exc:
+        print(f"chatkit-backend {name}: {exc}", file=sys.stderr)
+        return 1
+
+
+@asynccontextmanager
+async def _open_store(settings: Settings, *, migrate: bool) -> AsyncIterator[ChatStore]:
+    from service.chatkit.store import create_store
+
+    store = create_store(settings)
+    await store.open(migrate=migrate)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 async def _migrate(settings: Settings) -> int:
     from service.chatkit.store import create_store
-    from service.chatkit.store.base import SchemaTooNewError, StoreUnavailableError
 
     store = create_store(settings)
-    try:
-        status = await store.open(migrate=True)
-    except (StoreUnavailableError, SchemaTooNewError) as exc:
-        print(f"chatkit-backend: {exc}", file=sys.stderr)
-        return 1
+    status = await store.open(migrate=True)
     await store.close()
     applied = ", ".join(str(v) for v in status.applied) or "none"
     print(f"schema at version {status.current} (latest {status.latest}); applied: {applied}")
@@ -111,17 +138,11 @@ def _check_config(settings: Settings) -> int:
 
 
 async def _feedback(settings: Settings, args: argparse.Namespace) -> int:
-    from service.chatkit.store import create_store
-
-    store = create_store(settings)
-    await store.open(migrate=settings.database_auto_migrate)
-    try:
-        since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
+    since = datetime.now(UTC) - timedelta(days=args.days) if args.days else None
+    async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
         records = await store.load_feedback(
             thread_id=args.thread, tenant_id=args.tenant, since=since, limit=args.limit
         )
-    finally:
-        await store.close()
     for record in records:
         print(
             json.dumps(
@@ -154,13 +175,6 @@ def _batch_size(text: str) -> int:
 
 
 async def _prune(settings: Settings, args: argparse.Namespace) -> int:
-    from service.chatkit.store import create_store
-    from service.chatkit.store.base import (
-        MigrationRequiredError,
-        SchemaTooNewError,
-        StoreUnavailableError,
-    )
-
     age: timedelta | None = args.older_than
     if age is None and settings.retention_days is not None:
         age = timedelta(days=settings.retention_days)
@@ -171,17 +185,9 @@ async def _prune(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 2
     cutoff = datetime.now(UTC) - age
-    store = create_store(settings)
-    try:
-        await store.open(migrate=settings.database_auto_migrate)
-        try:
-            # No attachment store keeps bytes yet; once one does, pass its deleter here.
-            report = await store.prune(cutoff, batch_size=args.batch_size)
-        finally:
-            await store.close()
-    except (StoreUnavailableError, SchemaTooNewError, MigrationRequiredError) as exc:
-        print(f"chatkit-backend prune: {exc}", file=sys.stderr)
-        return 1
+    async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
+        # No attachment store keeps bytes yet; once one does, pass its deleter here.
+        report = await store.prune(cutoff, batch_size=args.batch_size)
     print(
         f"pruned {report.threads} thread(s) inactive since before {cutoff.isoformat()}: "
         f"{report.items} item(s), {report.feedback} feedback row(s), "

@@ -138,6 +138,8 @@ class ChatServer(ChatKitServer[RequestContext]):
                 yield chunk
 
     async def _check(self, request: ChatKitReq, context: RequestContext) -> None:
+        # Ownership is checked here too (the SDK reloads the thread later), so that nobody can
+        # take or wait on the turn lock of a thread that is not theirs.
         match request:
             case AttachmentsCreateReq() | AttachmentsDeleteReq() if self.attachment_store is None:
                 raise FeatureNotEnabled("file uploads are not enabled on this server")

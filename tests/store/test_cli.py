@@ -101,20 +101,24 @@ def test_migrate_creates_then_reports_the_schema(
     assert "applied: none" in out
 
 
-def test_migrate_against_an_unreachable_database_fails_clearly_without_the_password(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize("command", [["migrate"], ["feedback"], ["prune", "--older-than", "1d"]])
+def test_an_unreachable_database_fails_clearly_without_the_password(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    command: list[str],
 ) -> None:
     url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{free_port()}/test"
     code, out, err = run(
         monkeypatch,
         capsys,
         tmp_path,
-        "migrate",
+        *command,
         DATABASE_URL=url,
         DATABASE_CONNECT_TIMEOUT_SECONDS="1",
     )
     assert code == 1
-    assert "cannot connect to the database" in err
+    assert f"chatkit-backend {command[0]}: cannot connect to the database" in err
     assert "Traceback" not in err
     assert "s3cret-pw" not in out + err
 
