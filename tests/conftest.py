@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from tests.postgres.database import drop_run_database
 from tests.support.client import ChatKitClient
 from tests.support.mock_llm import MockLLM
 from tests.support.server import ServerProcess
@@ -101,6 +105,16 @@ def user() -> str:
 async def client(openai_server: ServerProcess, user: str) -> AsyncIterator[ChatKitClient]:
     async with ChatKitClient(openai_server.url, user=user) as chatkit:
         yield chatkit
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_run_database() -> Iterator[None]:
+    """Drops the PostgreSQL database this run created for its tests (if it did) at the end."""
+    yield
+    try:
+        asyncio.run(drop_run_database())
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        warnings.warn(f"could not drop this run's PostgreSQL test database: {exc}", stacklevel=1)
 
 
 def _in_ci() -> bool:

@@ -1,11 +1,14 @@
-"""The test PostgreSQL: TEST_DATABASE_URL (default: the local server), one schema per user.
+"""The test PostgreSQL: TEST_DATABASE_URL names a server and a database to administer it from
+(default: the local server's `postgres` database, as user `postgres`).
 
-Every test (or test module) works in a schema of its own, named after it, so tests run in any
-order and never see each other's rows; the schema is dropped afterwards. The URL handed to the
-code under test selects the schema with `search_path` and tags its connections with an
-`application_name` of the same name (to find them for `pg_terminate_backend`).
+The test run creates a database of its own there (uniquely named, dropped when the run ends),
+and every test (or test module) works in a schema of its own inside it, named after it, so tests
+run in any order and never see each other's rows; the schema is dropped afterwards. The URL
+handed to the code under test selects the schema with `search_path` and tags its connections
+with an `application_name` of the same name (to find them for `pg_terminate_backend`).
 
-Without a reachable server the tests skip, except under CI=true, where they fail.
+Without a usable server the tests skip, saying what failed, except under CI=true, where they
+fail.
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import asyncpg
 import pytest
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from service.chatkit.store.postgres.address import server_address
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RUN_DATABASE_PREFIX = "ck_run_"
+_run_database: list[str] = []  # the database this test run created, once it has
 
 
 def in_ci() -> bool:
@@ -45,14 +54,48 @@ def server_port(url: str = TEST_DATABASE_URL) -> int:
     return urlsplit(url).port or 5432
 
 
-async def admin_connection() -> asyncpg.Connection[asyncpg.Record]:
+def unusable(message: str) -> None:
+    if in_ci():
+        pytest.fail(f"CI=true: {message}")
+    pytest.skip(message)
+
+
+async def admin_connection(url: str = TEST_DATABASE_URL) -> asyncpg.Connection[asyncpg.Record]:
+    where = f"PostgreSQL at TEST_DATABASE_URL ({server_address(url)})"
     try:
-        return await asyncpg.connect(TEST_DATABASE_URL, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        message = f"PostgreSQL at TEST_DATABASE_URL is not reachable: {type(exc).__name__}: {exc}"
-        if in_ci():
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
+        return await asyncpg.connect(with_params(url, application_name="ck_test_admin"), timeout=5)
+    except (OSError, TimeoutError) as exc:
+        unusable(f"{where} is not reachable: {type(exc).__name__}: {exc}")
+    except asyncpg.PostgresError as exc:
+        unusable(f"{where} refused the connection: {type(exc).__name__}: {exc}")
+    raise AssertionError("unreachable")
+
+
+async def run_database_url() -> str:
+    """The URL of this test run's own database, created on first use."""
+    if not _run_database:
+        name = f"{RUN_DATABASE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        admin = await admin_connection()
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.PostgresError as exc:
+            unusable(f"cannot create a test database on TEST_DATABASE_URL's server: {exc}")
+        finally:
+            await admin.close()
+        _run_database.append(name)
+    return urlsplit(TEST_DATABASE_URL)._replace(path=f"/{_run_database[0]}").geturl()
+
+
+async def drop_run_database() -> None:
+    """Drop this run's database (ending the sessions still in it), if it made one."""
+    if not _run_database:
+        return
+    name = _run_database.pop()
+    admin = await asyncpg.connect(with_params(TEST_DATABASE_URL, application_name="ck_test_admin"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def _schema_name(label: str) -> str:
@@ -63,18 +106,19 @@ def _schema_name(label: str) -> str:
 async def create_schema(label: str) -> str:
     """A new empty schema; the URL that uses it."""
     name = _schema_name(label)
-    admin = await admin_connection()
+    database = await run_database_url()
+    admin = await admin_connection(database)
     try:
         await admin.execute(f'CREATE SCHEMA "{name}"')
     finally:
         await admin.close()
-    return with_params(TEST_DATABASE_URL, search_path=name, application_name=name)
+    return with_params(database, search_path=name, application_name=name)
 
 
 async def drop_schema(url: str) -> None:
     """Drop the schema of `url` with its rows, after ending the sessions still using it."""
     name = schema_of(url)
-    admin = await admin_connection()
+    admin = await admin_connection(url)
     try:
         await terminate_backends(admin, name)
         await admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
@@ -116,7 +160,7 @@ async def terminate_backends(admin: asyncpg.Connection[asyncpg.Record], applicat
 
 
 async def terminate(url: str) -> int:
-    admin = await admin_connection()
+    admin = await admin_connection(url)
     try:
         return await terminate_backends(admin, schema_of(url))
     finally:

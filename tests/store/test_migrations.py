@@ -14,7 +14,6 @@ import aiosqlite
 import pytest
 from chatkit.types import FileAttachment
 
-from service.chatkit.store import postgres, postgres_schema, sqlite, sqlite_schema
 from service.chatkit.store.base import (
     ChatStore,
     MigrationRequiredError,
@@ -22,7 +21,11 @@ from service.chatkit.store.base import (
     SchemaTooNewError,
 )
 from service.chatkit.store.postgres import PostgresStore
+from service.chatkit.store.postgres import schema as postgres_schema
+from service.chatkit.store.postgres import store as postgres
 from service.chatkit.store.sqlite import SQLiteStore
+from service.chatkit.store.sqlite import schema as sqlite_schema
+from service.chatkit.store.sqlite import store as sqlite
 from tests.postgres.database import query, scratch_schema
 from tests.store.test_conformance import ALICE, assistant_message, thread, user_message
 

@@ -4,6 +4,7 @@ test cuts: every connection drops and the port refuses, as in a database restart
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from service.chatkit.store.startup import StoreStartup
 from tests.postgres.database import query, scratch_schema, terminate, with_port
 from tests.postgres.proxy import TcpProxy, proxy_to_test_database
 from tests.store.test_conformance import ALICE, assistant_message, thread, user_message
+from tests.support.server import free_port
 
 
 @pytest.fixture
@@ -124,3 +126,36 @@ async def test_start_up_refuses_a_newer_schema(url: str) -> None:
     startup = StoreStartup(PostgresStore(url), migrate=True, retry_max_seconds=1)
     with pytest.raises(SchemaTooNewError):
         await startup.start()
+
+
+class LogLines(logging.Handler):
+    def __init__(self, enough: int) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+        self.enough = enough
+        self.seen_enough = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+        if len(self.lines) >= self.enough:
+            self.seen_enough.set()
+
+
+async def test_connection_failures_are_logged_with_host_and_port_not_the_password() -> None:
+    port = free_port()
+    store = PostgresStore(
+        f"postgresql://chat:s3cret-pw@127.0.0.1:{port}/chat?password=qs-s3cret", connect_timeout=1
+    )
+    startup = StoreStartup(store, migrate=True, retry_max_seconds=0.2, first_retry_seconds=0.05)
+    handler = LogLines(enough=2)  # the start-up attempt and a retry
+    logger = logging.getLogger("service.chatkit.store")
+    logger.addHandler(handler)
+    try:
+        await startup.start()
+        await asyncio.wait_for(handler.seen_enough.wait(), 30)
+    finally:
+        logger.removeHandler(handler)
+        await startup.stop()
+    logged = handler.lines
+    assert all(f"127.0.0.1:{port}/chat" in line for line in logged), logged
+    assert not any("s3cret" in line for line in logged), logged

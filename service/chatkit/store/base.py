@@ -6,49 +6,37 @@ Ordering: threads and items are ordered by `(created_at, ordinal)`, where the or
 insertion sequence, so rows sharing a timestamp are neither skipped nor repeated across pages.
 Turns: `turn_lock` serialises the turns of a thread across every process sharing the database.
 Availability: a database that cannot be reached raises `StoreUnavailableError` (a ChatKit error
-event mid-stream, 503 otherwise); every multi-statement write is one transaction.
+event mid-stream, 503 otherwise; worth retrying); a configuration no retry can mend (a file that
+cannot be opened, a schema of another release) raises `StoreConfigurationError`. Every
+multi-statement write is one transaction.
+Text: an id that cannot be encoded (a lone surrogate) is an unknown id (`NotFoundError`).
 Retention: `prune` deletes what has been inactive for too long (see its docstring).
 """
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from chatkit.errors import CustomStreamError
-from chatkit.store import Store, StoreItemType
-from chatkit.types import Attachment, ThreadMetadata
+from chatkit.store import Store, StoreItemType, default_generate_id
+from chatkit.types import Attachment, FeedbackKind, ThreadItem, ThreadMetadata
 
-from service.chatkit.store.locks import LocalTurnLocks
+from service.chatkit.store import rows
+from service.chatkit.store.feedback import FeedbackFilter as FeedbackFilter
+from service.chatkit.store.feedback import FeedbackRecord as FeedbackRecord
+from service.chatkit.store.retention import AttachmentsPruned as AttachmentsPruned
+from service.chatkit.store.retention import PruneBatch as PruneBatch
+from service.chatkit.store.retention import PrunedAttachment as PrunedAttachment
+from service.chatkit.store.retention import PruneReport as PruneReport
+from service.chatkit.store.retention import run_batches
 from service.request_context import RequestContext
 
-FeedbackKind = Literal["positive", "negative"]
-
-_ID_PREFIXES: dict[StoreItemType, str] = {
-    "thread": "thr",
-    "message": "msg",
-    "tool_call": "tc",
-    "workflow": "wf",
-    "task": "tsk",
-    "attachment": "atc",
-    "sdk_hidden_context": "shcx",
-}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackRecord:
-    thread_id: str
-    item_id: str
-    kind: FeedbackKind
-    tenant_id: str
-    user_id: str
-    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,42 +46,18 @@ class SchemaStatus:
     applied: tuple[int, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class PrunedAttachment:
-    """An attachment record that `prune` deleted, with its owner (to delete the bytes too)."""
+class StoreConfigurationError(RuntimeError):
+    """A permanent configuration problem: retrying cannot help, an operator has to act.
 
-    attachment: Attachment
-    tenant_id: str
-    user_id: str
+    `str(error)` is one line naming what is wrong and the setting to change.
+    """
 
 
-AttachmentsPruned = Callable[[Sequence[PrunedAttachment]], Awaitable[None]]
-"""Called after each committed batch of `prune` with the attachment records it deleted."""
-
-
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    threads: int = 0
-    items: int = 0
-    feedback: int = 0
-    attachment_ids: tuple[str, ...] = ()
-    batches: int = 0
-
-    def __add__(self, other: PruneReport) -> PruneReport:
-        return PruneReport(
-            threads=self.threads + other.threads,
-            items=self.items + other.items,
-            feedback=self.feedback + other.feedback,
-            attachment_ids=self.attachment_ids + other.attachment_ids,
-            batches=self.batches + other.batches,
-        )
-
-
-class SchemaTooNewError(RuntimeError):
+class SchemaTooNewError(StoreConfigurationError):
     """The database was migrated by a newer release than this one."""
 
 
-class MigrationRequiredError(RuntimeError):
+class MigrationRequiredError(StoreConfigurationError):
     """The database schema is older than this release and automatic migration is off."""
 
 
@@ -115,15 +79,19 @@ class StoreUnavailableError(CustomStreamError):
         self.detail = detail
 
 
-def new_id(prefix: str) -> str:
-    # The SDK's default ids carry 32 random bits: collisions become likely at scale.
-    return f"{prefix}_{uuid.uuid4().hex}"
+def new_id(item_type: StoreItemType) -> str:
+    # The SDK's default ids carry 32 random bits, so collisions become likely at scale: add 96.
+    return default_generate_id(item_type) + secrets.token_hex(12)
 
 
 def to_micros(moment: datetime) -> int:
     """Microseconds since the epoch; naive datetimes (the SDK's `datetime.now()`) are local."""
     aware = moment if moment.tzinfo is not None else moment.astimezone()
     return (aware - _EPOCH) // timedelta(microseconds=1)
+
+
+def now_micros() -> int:
+    return to_micros(datetime.now(UTC))
 
 
 def from_micros(micros: int) -> datetime:
@@ -134,27 +102,53 @@ class ChatStore(Store[RequestContext]):
     """A ChatKit Store with lifecycle, health, feedback and schema management."""
 
     turn_lock_timeout: float = 30.0
-    _local_turn_locks: LocalTurnLocks | None = None
 
-    @asynccontextmanager
-    async def turn_lock(self, thread_id: str, context: RequestContext) -> AsyncIterator[None]:
-        """Held for a whole streamed turn, so two turns on one thread never interleave.
-
-        Raises `ConversationBusy` when the thread stays busy past `turn_lock_timeout`. This
-        default only covers one process; stores shared by several processes override it.
-        """
-        if self._local_turn_locks is None:
-            self._local_turn_locks = LocalTurnLocks(self.turn_lock_timeout)
-        async with self._local_turn_locks.hold(thread_id):
-            yield
+    @abstractmethod
+    def turn_lock(
+        self, thread_id: str, context: RequestContext
+    ) -> AbstractAsyncContextManager[None]:
+        """Held for a whole streamed turn, so two turns on one thread never interleave, in any
+        process sharing the database. Raises `ConversationBusy` when the thread stays busy past
+        `turn_lock_timeout`."""
 
     def generate_thread_id(self, context: RequestContext) -> str:
-        return new_id(_ID_PREFIXES["thread"])
+        return new_id("thread")
 
     def generate_item_id(
         self, item_type: StoreItemType, thread: ThreadMetadata, context: RequestContext
     ) -> str:
-        return new_id(_ID_PREFIXES[item_type])
+        return new_id(item_type)
+
+    async def add_thread_item(
+        self, thread_id: str, item: ThreadItem, context: RequestContext
+    ) -> None:
+        await self.save_item(thread_id, item, context)
+
+    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
+        return rows.thread_document(await self._owned_data("threads", thread_id, context))
+
+    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
+        # Items and feedback go with it (ON DELETE CASCADE), in the same statement.
+        await self._delete_owned("threads", thread_id, context)
+
+    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
+        data = await self._owned_data("attachments", attachment_id, context)
+        return rows.decode(rows.ATTACHMENT, data)
+
+    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
+        await self._delete_owned("attachments", attachment_id, context)
+
+    @abstractmethod
+    async def _owned_data(
+        self, table: rows.OwnedTable, row_id: str, context: RequestContext
+    ) -> str | bytes:
+        """The `data` of the user's row `row_id` of `table`; `NotFoundError` if there is none."""
+
+    @abstractmethod
+    async def _delete_owned(
+        self, table: rows.OwnedTable, row_id: str, context: RequestContext
+    ) -> None:
+        """Delete the user's row `row_id` of `table`; `NotFoundError` if there is none."""
 
     @abstractmethod
     async def open(self, *, migrate: bool = True) -> SchemaStatus:
@@ -171,7 +165,6 @@ class ChatStore(Store[RequestContext]):
     async def migrate(self) -> SchemaStatus:
         """Apply pending migrations; refuse a schema newer than this release knows."""
 
-    @abstractmethod
     async def prune(
         self,
         older_than: datetime,
@@ -188,6 +181,11 @@ class ChatStore(Store[RequestContext]):
         stops the run and is raised; those records are already gone, so it should be
         idempotent and log what it could not delete).
         """
+        return await run_batches(self._prune_batches(older_than, batch_size), on_attachments)
+
+    @abstractmethod
+    def _prune_batches(self, older_than: datetime, batch_size: int) -> Sequence[PruneBatch]:
+        """The kinds of `prune` batch, in order: old threads first, then unattached uploads."""
 
     @abstractmethod
     async def save_feedback(
@@ -195,7 +193,6 @@ class ChatStore(Store[RequestContext]):
     ) -> None:
         """Record the user's latest opinion of each item (one row per user and item)."""
 
-    @abstractmethod
     async def load_feedback(
         self,
         *,
@@ -205,3 +202,8 @@ class ChatStore(Store[RequestContext]):
         limit: int = 1000,
     ) -> list[FeedbackRecord]:
         """Feedback for operators, newest first; not scoped to a user."""
+        return await self._select_feedback(FeedbackFilter(thread_id, since, tenant_id), limit)
+
+    @abstractmethod
+    async def _select_feedback(self, where: FeedbackFilter, limit: int) -> list[FeedbackRecord]:
+        """At most `limit` feedback rows matching every condition of `where` that is set."""

@@ -1,4 +1,4 @@
-"""What the SQLite and PostgreSQL migration lists share: their shape and the version checks.
+"""What the SQLite and PostgreSQL migrations share: their shape, the checks and the runner.
 
 Each dialect keeps an ordered list of `Migration`s; entry N takes the schema from version N-1
 to N, and version N means the same tables in both dialects. Never edit a released entry:
@@ -7,10 +7,10 @@ append a new one. The applied versions are recorded in a `schema_migrations` tab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import NamedTuple
 
-from service.chatkit.store.base import MigrationRequiredError, SchemaTooNewError
+from service.chatkit.store.base import MigrationRequiredError, SchemaStatus, SchemaTooNewError
 
 
 class Migration(NamedTuple):
@@ -41,3 +41,23 @@ def check_current(current: int, latest: int) -> None:
             f"the database schema is at version {current}, this release needs {latest}: "
             "run `chatkit-backend migrate` or set DATABASE_AUTO_MIGRATE=true"
         )
+
+
+async def apply_pending(
+    migrations: Sequence[Migration],
+    current: int,
+    execute: Callable[[str], Awaitable[object]],
+    record: Callable[[Migration], Awaitable[object]],
+) -> SchemaStatus:
+    """Run the migrations a schema at `current` lacks, inside the caller's transaction,
+    recording each with `record`; refuses a schema newer than `migrations` know."""
+    applied = pending(migrations, current)
+    for migration in applied:
+        for statement in migration.statements:
+            await execute(statement)
+        await record(migration)
+    return SchemaStatus(
+        current=applied[-1].version if applied else current,
+        latest=migrations[-1].version,
+        applied=tuple(migration.version for migration in applied),
+    )

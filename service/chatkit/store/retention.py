@@ -1,12 +1,45 @@
-"""Retention: how `prune` walks its batches, and ages written as `30d`, `12h` or `90m`."""
+"""Retention: what `prune` reports, how it walks its batches, and ages like `30d` or `12h`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from service.chatkit.store.base import AttachmentsPruned, PrunedAttachment, PruneReport
+from chatkit.types import Attachment
+
+
+@dataclass(frozen=True, slots=True)
+class PrunedAttachment:
+    """An attachment record that `prune` deleted, with its owner (to delete the bytes too)."""
+
+    attachment: Attachment
+    tenant_id: str
+    user_id: str
+
+
+AttachmentsPruned = Callable[[Sequence[PrunedAttachment]], Awaitable[None]]
+"""Called after each committed batch of `prune` with the attachment records it deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    threads: int = 0
+    items: int = 0
+    feedback: int = 0
+    attachment_ids: tuple[str, ...] = ()
+    batches: int = 0
+
+    def __add__(self, other: PruneReport) -> PruneReport:
+        return PruneReport(
+            threads=self.threads + other.threads,
+            items=self.items + other.items,
+            feedback=self.feedback + other.feedback,
+            attachment_ids=self.attachment_ids + other.attachment_ids,
+            batches=self.batches + other.batches,
+        )
+
 
 PruneBatch = Callable[[], Awaitable[tuple[PruneReport, list[PrunedAttachment]]]]
 """Deletes (and commits) one batch; an empty report means nothing was left to delete."""

@@ -4,8 +4,10 @@ The first attempt runs before the server accepts requests. If the database canno
 the server starts anyway, not ready (`/readyz` answers 503 with the cause, requests that need
 the store 503), and keeps trying in the background with capped exponential backoff. Any other
 failure (a schema newer than this release, one too old with automatic migration off) is not
-retried: on the first attempt it stops start-up; later it leaves the process not ready, with
-the cause in the log and in `/readyz`.
+retried: on the first attempt it stops start-up (raised out of `start`, a
+`StoreConfigurationError` for what the operator must fix: a SQLite file that cannot be opened, a
+schema of another release); later it leaves the process not ready, with the cause in the log and
+in `/readyz`.
 """
 
 from __future__ import annotations

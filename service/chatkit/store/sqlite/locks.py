@@ -13,21 +13,16 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 
 import aiosqlite
 
 from service.chatkit.errors import ConversationBusy
-from service.chatkit.store.base import to_micros
+from service.chatkit.store.base import now_micros
 from service.chatkit.store.locks import LocalTurnLocks, try_until
 
 logger = logging.getLogger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
-
-
-def _now_micros() -> int:
-    return to_micros(datetime.now(UTC))
 
 
 class LeaseTurnLocks:
@@ -52,7 +47,7 @@ class LeaseTurnLocks:
                 await asyncio.shield(self._release(thread_id, holder))
 
     async def _try(self, thread_id: str, holder: str) -> bool:
-        now = _now_micros()
+        now = now_micros()
         async with self._tx() as db:
             await db.execute(
                 "DELETE FROM turn_locks WHERE thread_id = ? AND expires_at <= ?", (thread_id, now)
@@ -71,7 +66,7 @@ class LeaseTurnLocks:
                 async with self._tx() as db:
                     cursor = await db.execute(
                         "UPDATE turn_locks SET expires_at = ? WHERE thread_id = ? AND holder = ?",
-                        (_now_micros() + int(self.lease * 1_000_000), thread_id, holder),
+                        (now_micros() + int(self.lease * 1_000_000), thread_id, holder),
                     )
                     renewed = cursor.rowcount == 1
             except asyncio.CancelledError:

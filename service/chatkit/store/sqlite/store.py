@@ -3,39 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
 from chatkit.store import NotFoundError
-from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
-from pydantic import TypeAdapter
+from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 
+from service.chatkit.store import rows
 from service.chatkit.store.base import (
-    AttachmentsPruned,
     ChatStore,
-    FeedbackKind,
+    FeedbackFilter,
     FeedbackRecord,
-    PrunedAttachment,
-    PruneReport,
+    PruneBatch,
     SchemaStatus,
     from_micros,
+    now_micros,
     to_micros,
 )
-from service.chatkit.store.migrations import Migration, check_current, pending
-from service.chatkit.store.retention import run_batches
-from service.chatkit.store.sqlite_locks import LeaseTurnLocks
-from service.chatkit.store.sqlite_schema import LATEST_VERSION, MIGRATIONS
+from service.chatkit.store.feedback import feedback_record
+from service.chatkit.store.migrations import Migration, apply_pending, check_current
+from service.chatkit.store.retention import PrunedAttachment, PruneReport
+from service.chatkit.store.rows import OwnedTable
+from service.chatkit.store.sqlite.files import is_permanent, open_database, unusable
+from service.chatkit.store.sqlite.locks import LeaseTurnLocks
+from service.chatkit.store.sqlite.schema import LATEST_VERSION, MIGRATIONS
 from service.request_context import RequestContext
 
-_ITEM = TypeAdapter[ThreadItem](ThreadItem)
-_ATTACHMENT = TypeAdapter[Attachment](Attachment)
+Batch = tuple[PruneReport, list[PrunedAttachment]]
 
 
 def sqlite_path(database_url: str) -> str:
@@ -47,10 +46,6 @@ def sqlite_path(database_url: str) -> str:
     if not path:
         raise ValueError("DATABASE_URL: the SQLite URL names no file")
     return path
-
-
-def _now_micros() -> int:
-    return to_micros(datetime.now(UTC))
 
 
 async def _one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -75,13 +70,34 @@ async def _owned_thread_exists(
         raise NotFoundError(f"Thread {thread_id} not found")
 
 
-def _keyset(order: str, cursor: Any) -> tuple[str, list[Any]]:
-    """The WHERE fragment continuing after `cursor` in `(created_at, ordinal)` order."""
-    op = "<" if order == "desc" else ">"
-    created_at, ordinal = cursor["created_at"], cursor["ordinal"]
-    return (
-        f" AND (created_at {op} ? OR (created_at = ? AND ordinal {op} ?))",
-        [created_at, created_at, ordinal],
+async def _rows_after(
+    db: aiosqlite.Connection,
+    table: str,
+    scope: str,
+    scope_params: Sequence[Any],
+    after: str | None,
+    limit: int,
+    order: str,
+) -> list[Any] | None:
+    """Up to `limit + 1` documents of `table` within `scope`, continuing after the row with id
+    `after` (None when that row is not in scope)."""
+    direction, op = rows.order_by(order)
+    where, params = scope, [*scope_params]
+    if after:
+        cursor = await _one(
+            db,
+            f"SELECT created_at, ordinal FROM {table} WHERE {scope} AND id = ?",
+            [*params, after],
+        )
+        if cursor is None:
+            return None
+        where += f" AND (created_at, ordinal) {op} (?, ?)"
+        params += [cursor["created_at"], cursor["ordinal"]]
+    return await _all(
+        db,
+        f"SELECT data FROM {table} WHERE {where}"
+        f" ORDER BY created_at {direction}, ordinal {direction} LIMIT ?",
+        [*params, limit + 1],
     )
 
 
@@ -110,10 +126,13 @@ class SQLiteStore(ChatStore):
             try:
                 await db.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
                 yield db
-            except BaseException:
+            except BaseException as exc:
                 # Also when cancelled while BEGIN was queued: the worker thread runs the BEGIN
                 # anyway, and this rollback (a no-op outside a transaction) right after it.
                 await db.rollback()
+                # Documents are always valid text (rows.encode), so only an id can fail to bind.
+                if isinstance(exc, UnicodeEncodeError):
+                    raise rows.unencodable_id() from None
                 raise
             await db.execute("COMMIT")
 
@@ -121,16 +140,7 @@ class SQLiteStore(ChatStore):
 
     async def open(self, *, migrate: bool = True) -> SchemaStatus:
         if self._db is None:
-            if self._path != ":memory:":
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-            db = await aiosqlite.connect(self._path, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA foreign_keys = ON")
-            if self._path != ":memory:":
-                await _use_wal(db)
-                await db.execute("PRAGMA synchronous = NORMAL")
-            self._db = db
+            self._db = await open_database(self._path)
         try:
             if migrate:
                 return await self.migrate()
@@ -138,8 +148,10 @@ class SQLiteStore(ChatStore):
                 status = await _schema_status(db)
             check_current(status.current, LATEST_VERSION)
             return status
-        except BaseException:
+        except BaseException as exc:
             await self.close()
+            if isinstance(exc, sqlite3.Error) and is_permanent(exc):  # a read-only file, say
+                raise unusable(self._path, exc) from exc
             raise
 
     async def close(self) -> None:
@@ -154,13 +166,16 @@ class SQLiteStore(ChatStore):
     async def migrate(self) -> SchemaStatus:
         # BEGIN IMMEDIATE takes the write lock first, so two processes never migrate at once.
         async with self._tx(immediate=True) as db:
+
+            async def record(migration: Migration) -> None:
+                await db.execute(
+                    "INSERT INTO schema_migrations (version, description, applied_at)"
+                    " VALUES (?, ?, ?)",
+                    (migration.version, migration.description, datetime.now(UTC).isoformat()),
+                )
+
             status = await _schema_status(db)
-            applied = await apply_migrations(db, pending(MIGRATIONS, status.current))
-        return SchemaStatus(
-            current=applied[-1] if applied else status.current,
-            latest=LATEST_VERSION,
-            applied=tuple(applied),
-        )
+            return await apply_pending(MIGRATIONS, status.current, db.execute, record)
 
     @asynccontextmanager
     async def turn_lock(self, thread_id: str, context: RequestContext) -> AsyncIterator[None]:
@@ -170,19 +185,28 @@ class SQLiteStore(ChatStore):
 
     # --- threads -----------------------------------------------------------------------------
 
-    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
+    async def _owned_data(self, table: OwnedTable, row_id: str, context: RequestContext) -> Any:
         async with self._tx() as db:
             row = await _one(
                 db,
-                "SELECT data FROM threads WHERE id = ? AND tenant_id = ? AND user_id = ?",
-                (thread_id, context.tenant_id, context.user_id),
+                f"SELECT data FROM {table} WHERE id = ? AND tenant_id = ? AND user_id = ?",
+                (row_id, context.tenant_id, context.user_id),
             )
         if row is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
-        return ThreadMetadata.model_validate_json(row["data"])
+            raise rows.not_found(table, row_id)
+        return row["data"]
+
+    async def _delete_owned(self, table: OwnedTable, row_id: str, context: RequestContext) -> None:
+        async with self._tx(immediate=True) as db:
+            cursor = await db.execute(
+                f"DELETE FROM {table} WHERE id = ? AND tenant_id = ? AND user_id = ?",
+                (row_id, context.tenant_id, context.user_id),
+            )
+            if cursor.rowcount == 0:
+                raise rows.not_found(table, row_id)
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
-        data = json.dumps(thread.model_dump(mode="json", exclude={"items"}))
+        data = rows.encode(rows.THREAD, thread)
         async with self._tx(immediate=True) as db:
             cursor = await db.execute(
                 "INSERT INTO threads (id, tenant_id, user_id, created_at, updated_at, data)"
@@ -196,7 +220,7 @@ class SQLiteStore(ChatStore):
                     context.tenant_id,
                     context.user_id,
                     to_micros(thread.created_at),
-                    _now_micros(),
+                    now_micros(),
                     data,
                 ),
             )
@@ -206,80 +230,28 @@ class SQLiteStore(ChatStore):
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: RequestContext
     ) -> Page[ThreadMetadata]:
-        where = "tenant_id = ? AND user_id = ?"
-        params: list[Any] = [context.tenant_id, context.user_id]
-        direction = "DESC" if order == "desc" else "ASC"
+        owner = (context.tenant_id, context.user_id)
         async with self._tx() as db:
-            if after:
-                cursor = await _one(
-                    db,
-                    "SELECT created_at, ordinal FROM threads"
-                    " WHERE id = ? AND tenant_id = ? AND user_id = ?",
-                    (after, context.tenant_id, context.user_id),
-                )
-                if cursor is None:
-                    raise NotFoundError(f"Thread {after} not found")
-                fragment, extra = _keyset(order, cursor)
-                where, params = where + fragment, params + extra
-            rows = await _all(
-                db,
-                f"SELECT data FROM threads WHERE {where}"
-                f" ORDER BY created_at {direction}, ordinal {direction} LIMIT ?",
-                [*params, limit + 1],
+            found = await _rows_after(
+                db, "threads", "tenant_id = ? AND user_id = ?", owner, after, limit, order
             )
-        threads = [ThreadMetadata.model_validate_json(row["data"]) for row in rows[:limit]]
-        has_more = len(rows) > limit
-        return Page(data=threads, has_more=has_more, after=threads[-1].id if has_more else None)
-
-    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
-        async with self._tx(immediate=True) as db:
-            cursor = await db.execute(
-                "DELETE FROM threads WHERE id = ? AND tenant_id = ? AND user_id = ?",
-                (thread_id, context.tenant_id, context.user_id),
-            )
-            if cursor.rowcount == 0:
-                raise NotFoundError(f"Thread {thread_id} not found")
+        return rows.page(found, limit, rows.thread_document, f"Thread {after} not found")
 
     # --- items -------------------------------------------------------------------------------
 
     async def load_thread_items(
-        self,
-        thread_id: str,
-        after: str | None,
-        limit: int,
-        order: str,
-        context: RequestContext,
+        self, thread_id: str, after: str | None, limit: int, order: str, context: RequestContext
     ) -> Page[ThreadItem]:
-        where, params = "thread_id = ?", [thread_id]
-        direction = "DESC" if order == "desc" else "ASC"
         async with self._tx() as db:
             await _owned_thread_exists(db, thread_id, context)
-            if after:
-                cursor = await _one(
-                    db,
-                    "SELECT created_at, ordinal FROM items WHERE thread_id = ? AND id = ?",
-                    (thread_id, after),
-                )
-                if cursor is None:
-                    raise NotFoundError(f"Item {after} not found in thread {thread_id}")
-                fragment, extra = _keyset(order, cursor)
-                where, params = where + fragment, params + extra
-            rows = await _all(
-                db,
-                f"SELECT data FROM items WHERE {where}"
-                f" ORDER BY created_at {direction}, ordinal {direction} LIMIT ?",
-                [*params, limit + 1],
+            found = await _rows_after(
+                db, "items", "thread_id = ?", [thread_id], after, limit, order
             )
-        items = [_ITEM.validate_json(row["data"]) for row in rows[:limit]]
-        has_more = len(rows) > limit
-        return Page(data=items, has_more=has_more, after=items[-1].id if has_more else None)
-
-    async def add_thread_item(
-        self, thread_id: str, item: ThreadItem, context: RequestContext
-    ) -> None:
-        await self.save_item(thread_id, item, context)
+        missing = f"Item {after} not found in thread {thread_id}"
+        return rows.page(found, limit, rows.item_document, missing)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
+        data = rows.encode(rows.ITEM, item)
         async with self._tx(immediate=True) as db:
             await _owned_thread_exists(db, thread_id, context)
             await db.execute(
@@ -287,10 +259,10 @@ class SQLiteStore(ChatStore):
                 " VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (thread_id, id) DO UPDATE SET"
                 " type = excluded.type, data = excluded.data",
-                (item.id, thread_id, item.type, to_micros(item.created_at), _ITEM.dump_json(item)),
+                (item.id, thread_id, item.type, to_micros(item.created_at), data),
             )
             await db.execute(
-                "UPDATE threads SET updated_at = ? WHERE id = ?", (_now_micros(), thread_id)
+                "UPDATE threads SET updated_at = ? WHERE id = ?", (now_micros(), thread_id)
             )
 
     async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
@@ -301,7 +273,7 @@ class SQLiteStore(ChatStore):
             )
         if row is None:
             raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
-        return _ITEM.validate_json(row["data"])
+        return rows.item_document(row["data"])
 
     async def delete_thread_item(
         self, thread_id: str, item_id: str, context: RequestContext
@@ -316,6 +288,7 @@ class SQLiteStore(ChatStore):
     # --- attachments -------------------------------------------------------------------------
 
     async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
+        data = rows.encode(rows.ATTACHMENT, attachment)
         async with self._tx(immediate=True) as db:
             if attachment.thread_id is not None:
                 await _owned_thread_exists(db, attachment.thread_id, context)
@@ -331,50 +304,24 @@ class SQLiteStore(ChatStore):
                     context.tenant_id,
                     context.user_id,
                     attachment.thread_id,
-                    _now_micros(),
-                    _ATTACHMENT.dump_json(attachment),
+                    now_micros(),
+                    data,
                 ),
             )
             if cursor.rowcount == 0:
                 raise NotFoundError(f"Attachment {attachment.id} not found")
 
-    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
-        async with self._tx() as db:
-            row = await _one(
-                db,
-                "SELECT data FROM attachments WHERE id = ? AND tenant_id = ? AND user_id = ?",
-                (attachment_id, context.tenant_id, context.user_id),
-            )
-        if row is None:
-            raise NotFoundError(f"Attachment {attachment_id} not found")
-        return _ATTACHMENT.validate_json(row["data"])
-
-    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
-        async with self._tx(immediate=True) as db:
-            cursor = await db.execute(
-                "DELETE FROM attachments WHERE id = ? AND tenant_id = ? AND user_id = ?",
-                (attachment_id, context.tenant_id, context.user_id),
-            )
-            if cursor.rowcount == 0:
-                raise NotFoundError(f"Attachment {attachment_id} not found")
-
     # --- retention ---------------------------------------------------------------------------
 
-    async def prune(
-        self,
-        older_than: datetime,
-        *,
-        batch_size: int = 500,
-        on_attachments: AttachmentsPruned | None = None,
-    ) -> PruneReport:
+    def _prune_batches(self, older_than: datetime, batch_size: int) -> Sequence[PruneBatch]:
         cutoff = to_micros(older_than)
 
-        async def threads() -> tuple[PruneReport, list[PrunedAttachment]]:
+        async def threads() -> Batch:
             # BEGIN IMMEDIATE: no write can slip between choosing the batch and deleting it.
             async with self._tx(immediate=True) as db:
                 return await _prune_threads(db, cutoff, batch_size)
 
-        async def unattached() -> tuple[PruneReport, list[PrunedAttachment]]:
+        async def unattached() -> Batch:
             async with self._tx(immediate=True) as db:
                 attachments = await _delete_attachments(
                     db,
@@ -382,19 +329,21 @@ class SQLiteStore(ChatStore):
                     " AND created_at < ? ORDER BY created_at LIMIT ?)",
                     [cutoff, batch_size],
                 )
-            return _attachments_report(attachments), attachments
+            return rows.prune_report(attachments), attachments
 
-        report = await run_batches((threads, unattached), on_attachments)
-        async with self._tx(immediate=True) as db:  # leases of processes that died
-            await db.execute("DELETE FROM turn_locks WHERE expires_at < ?", (_now_micros(),))
-        return report
+        async def expired_turn_locks() -> Batch:  # leases of processes that died; one pass
+            async with self._tx(immediate=True) as db:
+                await db.execute("DELETE FROM turn_locks WHERE expires_at < ?", (now_micros(),))
+            return PruneReport(), []
+
+        return threads, unattached, expired_turn_locks
 
     # --- feedback ----------------------------------------------------------------------------
 
     async def save_feedback(
         self, thread_id: str, item_ids: list[str], kind: FeedbackKind, context: RequestContext
     ) -> None:
-        now = _now_micros()
+        now = now_micros()
         async with self._tx(immediate=True) as db:
             await _owned_thread_exists(db, thread_id, context)
             for item_id in item_ids:
@@ -412,82 +361,35 @@ class SQLiteStore(ChatStore):
                     (thread_id, item_id, context.tenant_id, context.user_id, kind, now),
                 )
 
-    async def load_feedback(
-        self,
-        *,
-        thread_id: str | None = None,
-        since: datetime | None = None,
-        tenant_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[FeedbackRecord]:
-        where: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        for clause, value in (
-            ("thread_id = ?", thread_id),
-            ("created_at >= ?", to_micros(since) if since else None),
-            ("tenant_id = ?", tenant_id),
-        ):
-            if value is not None:
-                where.append(clause)
-                params.append(value)
+    async def _select_feedback(self, where: FeedbackFilter, limit: int) -> list[FeedbackRecord]:
+        since = to_micros(where.since) if where.since else None
         async with self._tx() as db:
-            rows = await _all(
+            found = await _all(
                 db,
                 "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
-                f" WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ?",
-                [*params, limit],
+                " WHERE (?1 IS NULL OR thread_id = ?1) AND (?2 IS NULL OR created_at >= ?2)"
+                " AND (?3 IS NULL OR tenant_id = ?3) ORDER BY created_at DESC LIMIT ?4",
+                (where.thread_id, since, where.tenant_id, limit),
             )
-        return [
-            FeedbackRecord(
-                thread_id=row["thread_id"],
-                item_id=row["item_id"],
-                kind=row["kind"],
-                tenant_id=row["tenant_id"],
-                user_id=row["user_id"],
-                created_at=from_micros(row["created_at"]),
-            )
-            for row in rows
-        ]
+        return [feedback_record(row, from_micros(row["created_at"])) for row in found]
 
 
-async def _use_wal(db: aiosqlite.Connection, patience: float = 10.0) -> None:
-    """Switch the file to WAL (it stays so). The switch needs the file to itself for a moment,
-    and SQLite does not wait for that (busy_timeout does not apply): processes opening a new
-    file together (workers starting at once) retry here."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
-
-async def _prune_threads(
-    db: aiosqlite.Connection, cutoff: int, limit: int
-) -> tuple[PruneReport, list[PrunedAttachment]]:
-    rows = await _all(
+async def _prune_threads(db: aiosqlite.Connection, cutoff: int, limit: int) -> Batch:
+    chosen = await _all(
         db,
         "SELECT id FROM threads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
         (cutoff, limit),
     )
-    ids = [row["id"] for row in rows]
+    ids = [row["id"] for row in chosen]
     if not ids:
         return PruneReport(), []
-    among = f"thread_id IN ({', '.join('?' * len(ids))})"
-    attachments = await _delete_attachments(db, among, ids)
-    feedback = await db.execute(f"DELETE FROM feedback WHERE {among}", ids)
-    items = await db.execute(f"DELETE FROM items WHERE {among}", ids)
-    threads = await db.execute(
-        f"DELETE FROM threads WHERE id IN ({', '.join('?' * len(ids))})", ids
-    )
-    report = PruneReport(
-        threads=threads.rowcount,
-        items=items.rowcount,
-        feedback=feedback.rowcount,
-        attachment_ids=tuple(a.attachment.id for a in attachments),
+    marks = ", ".join("?" * len(ids))
+    attachments = await _delete_attachments(db, f"thread_id IN ({marks})", ids)
+    feedback = await db.execute(f"DELETE FROM feedback WHERE thread_id IN ({marks})", ids)
+    items = await db.execute(f"DELETE FROM items WHERE thread_id IN ({marks})", ids)
+    threads = await db.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)
+    report = rows.prune_report(
+        attachments, threads=threads.rowcount, items=items.rowcount, feedback=feedback.rowcount
     )
     return report, attachments
 
@@ -495,33 +397,10 @@ async def _prune_threads(
 async def _delete_attachments(
     db: aiosqlite.Connection, where: str, params: Sequence[Any]
 ) -> list[PrunedAttachment]:
-    rows = await _all(
+    deleted = await _all(
         db, f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", params
     )
-    return [
-        PrunedAttachment(
-            attachment=_ATTACHMENT.validate_json(row["data"]),
-            tenant_id=row["tenant_id"],
-            user_id=row["user_id"],
-        )
-        for row in rows
-    ]
-
-
-def _attachments_report(attachments: list[PrunedAttachment]) -> PruneReport:
-    return PruneReport(attachment_ids=tuple(a.attachment.id for a in attachments))
-
-
-async def apply_migrations(db: aiosqlite.Connection, migrations: Sequence[Migration]) -> list[int]:
-    """Run `migrations` inside the caller's transaction and record them; their versions."""
-    for version, description, statements in migrations:
-        for statement in statements:
-            await db.execute(statement)
-        await db.execute(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-            (version, description, datetime.now(UTC).isoformat()),
-        )
-    return [migration.version for migration in migrations]
+    return rows.pruned_attachments(deleted)
 
 
 async def _schema_status(db: aiosqlite.Connection) -> SchemaStatus:

@@ -16,49 +16,41 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 from asyncpg import exceptions as pg
 from asyncpg.pool import PoolConnectionProxy
 from chatkit.store import NotFoundError
-from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
-from pydantic import TypeAdapter
+from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 
+from service.chatkit.store import rows
 from service.chatkit.store.base import (
-    AttachmentsPruned,
     ChatStore,
-    FeedbackKind,
+    FeedbackFilter,
     FeedbackRecord,
-    PrunedAttachment,
-    PruneReport,
+    PruneBatch,
     SchemaStatus,
     StoreUnavailableError,
     from_micros,
     to_micros,
 )
-from service.chatkit.store.migrations import Migration, check_current, pending
-from service.chatkit.store.postgres_errors import describe, is_unavailable
-from service.chatkit.store.postgres_locks import AdvisoryTurnLocks
-from service.chatkit.store.postgres_schema import LATEST_VERSION, MIGRATIONS
-from service.chatkit.store.retention import run_batches
+from service.chatkit.store.feedback import feedback_record
+from service.chatkit.store.migrations import Migration, apply_pending, check_current
+from service.chatkit.store.postgres.address import server_address
+from service.chatkit.store.postgres.errors import describe, is_unavailable
+from service.chatkit.store.postgres.locks import AdvisoryTurnLocks
+from service.chatkit.store.postgres.schema import LATEST_VERSION, MIGRATIONS
+from service.chatkit.store.retention import PrunedAttachment, PruneReport
+from service.chatkit.store.rows import OwnedTable
 from service.request_context import RequestContext
 
 logger = logging.getLogger(__name__)
 
 Conn: TypeAlias = "PoolConnectionProxy[asyncpg.Record] | asyncpg.Connection[asyncpg.Record]"
 T = TypeVar("T")
-
-
-class _HasId(Protocol):
-    id: str
-
-
-Row = TypeVar("Row", bound=_HasId)
-
-_ITEM = TypeAdapter[ThreadItem](ThreadItem)
-_ATTACHMENT = TypeAdapter[Attachment](Attachment)
+Batch = tuple[PruneReport, list[PrunedAttachment]]
 
 # Concurrent `migrate` calls (pods starting together) serialise on this advisory lock.
 MIGRATION_LOCK_KEY = 0x636B5F6D69677261  # "ck_migra"
@@ -80,19 +72,12 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-def _page(rows: Sequence[asyncpg.Record], limit: int, parse: Callable[[str], Row]) -> Page[Row]:
-    data = [parse(row["data"]) for row in rows[:limit]]
-    has_more = len(rows) > limit
-    return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
-
-
-def _thread(data: str) -> ThreadMetadata:
-    return ThreadMetadata.model_validate_json(data)
-
-
-def _direction(order: str) -> tuple[str, str]:
-    """(ORDER BY direction, keyset comparison) for `asc` / `desc`."""
-    return ("DESC", "<") if order == "desc" else ("ASC", ">")
+def _unencodable(exc: pg.DataError) -> bool:
+    """A parameter asyncpg could not encode (a lone surrogate), or one PostgreSQL refuses as
+    text (NUL): only ids can be such (documents are always valid text), and no row has them."""
+    return isinstance(exc, pg.CharacterNotInRepertoireError) or isinstance(
+        exc.__cause__, UnicodeEncodeError
+    )
 
 
 async def _pool_reset(conn: asyncpg.Connection[asyncpg.Record]) -> None:
@@ -115,6 +100,7 @@ class PostgresStore(ChatStore):
         command_timeout: float = COMMAND_TIMEOUT,
     ) -> None:
         self._dsn = dsn
+        self._address = server_address(dsn)  # for log lines: host and port, no credentials
         self._min_size = min_size
         self._max_size = max_size
         self._connect_timeout = connect_timeout
@@ -122,7 +108,7 @@ class PostgresStore(ChatStore):
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._ready = False
         self._not_ready_reason = "the store has not been opened yet"
-        self._turn_locks = AdvisoryTurnLocks(self._connect_one)
+        self._turn_locks = AdvisoryTurnLocks(self._connect_one, self._address)
 
     def _server_settings(self) -> dict[str, str] | None:
         # Explicit settings override the URL's, so only fill in what the URL leaves out.
@@ -156,11 +142,13 @@ class PostgresStore(ChatStore):
                 # A connection that died unnoticed (idle, or killed a moment ago) fails its
                 # first statement; a fresh one may well work. A failure to get one is final.
                 if attempt == 2 or lost.acquiring:
-                    logger.warning("database unavailable: %s", describe(lost.error))
-                    raise StoreUnavailableError(describe(lost.error)) from lost.error
-            except pg.CharacterNotInRepertoireError:
-                # A NUL character in an identifier: no such row can exist.
-                raise NotFoundError("not found (the identifier is not valid text)") from None
+                    detail = f"database at {self._address}: {describe(lost.error)}"
+                    logger.warning("database unavailable: %s", detail)
+                    raise StoreUnavailableError(detail) from lost.error
+            except pg.DataError as exc:
+                if _unencodable(exc):
+                    raise rows.unencodable_id() from None
+                raise
         raise AssertionError("unreachable")
 
     async def _attempt(
@@ -199,10 +187,10 @@ class PostgresStore(ChatStore):
                     reset=_pool_reset,
                 )
             except Exception as exc:
-                self._not_ready_reason = describe(exc)
+                self._not_ready_reason = f"database at {self._address}: {describe(exc)}"
                 if is_unavailable(exc):
                     raise StoreUnavailableError(
-                        f"cannot connect to the database: {describe(exc)}"
+                        f"cannot connect to the database at {self._address}: {describe(exc)}"
                     ) from exc
                 raise
         try:
@@ -238,13 +226,16 @@ class PostgresStore(ChatStore):
             # apply the migrations once, one after the other.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
             await _create_migrations_table(conn)
+
+            async def record(migration: Migration) -> None:
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+                    migration.version,
+                    migration.description,
+                )
+
             status = await _schema_status(conn)
-            applied = await apply_migrations(conn, pending(MIGRATIONS, status.current))
-            return SchemaStatus(
-                current=applied[-1] if applied else status.current,
-                latest=LATEST_VERSION,
-                applied=tuple(applied),
-            )
+            return await apply_pending(MIGRATIONS, status.current, conn.execute, record)
 
         return await self._run(work, transaction=True, before_ready=True)
 
@@ -257,44 +248,60 @@ class PostgresStore(ChatStore):
 
     # --- threads -----------------------------------------------------------------------------
 
-    async def load_thread(self, thread_id: str, context: RequestContext) -> ThreadMetadata:
-        data = await self._run(
-            lambda conn: conn.fetchval(
-                "SELECT data FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
-                thread_id,
-                context.tenant_id,
-                context.user_id,
-            )
+    async def _owned_data(self, table: OwnedTable, row_id: str, context: RequestContext) -> str:
+        data: str = await self._owned(
+            f"SELECT data FROM {table} WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
+            table,
+            row_id,
+            context,
         )
-        if data is None:
-            raise NotFoundError(f"Thread {thread_id} not found")
-        return _thread(data)
+        return data
+
+    async def _delete_owned(self, table: OwnedTable, row_id: str, context: RequestContext) -> None:
+        await self._owned(
+            f"DELETE FROM {table} WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING id",
+            table,
+            row_id,
+            context,
+        )
+
+    async def _owned(
+        self, statement: str, table: OwnedTable, row_id: str, context: RequestContext
+    ) -> Any:
+        """The first value of `statement` on the user's row `row_id`; `NotFoundError` if none."""
+        value = await self._run(
+            lambda conn: conn.fetchval(statement, row_id, context.tenant_id, context.user_id)
+        )
+        if value is None:
+            raise rows.not_found(table, row_id)
+        return value
+
+    async def _execute(self, statement: str, *params: Any) -> int:
+        """Run one statement; the number of rows it affected."""
+        return _count(await self._run(lambda conn: conn.execute(statement, *params)))
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
-        data = thread.model_dump_json(exclude={"items"})
-        status = await self._run(
-            lambda conn: conn.execute(
-                "INSERT INTO threads (id, tenant_id, user_id, created_at, updated_at, data)"
-                " VALUES ($1, $2, $3, $4, $5, $6)"
-                " ON CONFLICT (id) DO UPDATE SET"
-                " data = EXCLUDED.data, updated_at = EXCLUDED.updated_at"
-                " WHERE threads.tenant_id = EXCLUDED.tenant_id"
-                " AND threads.user_id = EXCLUDED.user_id",
-                thread.id,
-                context.tenant_id,
-                context.user_id,
-                _moment(thread.created_at),
-                _now(),
-                data,
-            )
+        saved = await self._execute(
+            "INSERT INTO threads (id, tenant_id, user_id, created_at, updated_at, data)"
+            " VALUES ($1, $2, $3, $4, $5, $6)"
+            " ON CONFLICT (id) DO UPDATE SET"
+            " data = EXCLUDED.data, updated_at = EXCLUDED.updated_at"
+            " WHERE threads.tenant_id = EXCLUDED.tenant_id"
+            " AND threads.user_id = EXCLUDED.user_id",
+            thread.id,
+            context.tenant_id,
+            context.user_id,
+            _moment(thread.created_at),
+            _now(),
+            rows.encode(rows.THREAD, thread),
         )
-        if _count(status) == 0:
+        if saved == 0:
             raise NotFoundError(f"Thread {thread.id} not found")
 
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: RequestContext
     ) -> Page[ThreadMetadata]:
-        direction, op = _direction(order)
+        direction, op = rows.order_by(order)
 
         async def work(conn: Conn) -> list[asyncpg.Record] | None:
             params: list[Any] = [context.tenant_id, context.user_id]
@@ -318,35 +325,15 @@ class PostgresStore(ChatStore):
                 limit + 1,
             )
 
-        rows = await self._run(work)
-        if rows is None:
-            raise NotFoundError(f"Thread {after} not found")
-        return _page(rows, limit, _thread)
-
-    async def delete_thread(self, thread_id: str, context: RequestContext) -> None:
-        # Items and feedback go with it (ON DELETE CASCADE), in the same statement.
-        status = await self._run(
-            lambda conn: conn.execute(
-                "DELETE FROM threads WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
-                thread_id,
-                context.tenant_id,
-                context.user_id,
-            )
-        )
-        if _count(status) == 0:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        found = await self._run(work)
+        return rows.page(found, limit, rows.thread_document, f"Thread {after} not found")
 
     # --- items -------------------------------------------------------------------------------
 
     async def load_thread_items(
-        self,
-        thread_id: str,
-        after: str | None,
-        limit: int,
-        order: str,
-        context: RequestContext,
+        self, thread_id: str, after: str | None, limit: int, order: str, context: RequestContext
     ) -> Page[ThreadItem]:
-        direction, op = _direction(order)
+        direction, op = rows.order_by(order)
         owner = (thread_id, context.tenant_id, context.user_id)
 
         async def work(conn: Conn) -> list[asyncpg.Record]:
@@ -365,7 +352,7 @@ class PostgresStore(ChatStore):
                     raise NotFoundError(f"Item {after} not found in thread {thread_id}")
                 where += f" AND (i.created_at, i.ordinal) {op} ($4, $5)"
                 params += [cursor["created_at"], cursor["ordinal"]]
-            rows = await conn.fetch(
+            found = await conn.fetch(
                 "SELECT i.data FROM items i JOIN threads t ON t.id = i.thread_id"
                 f" WHERE {where} AND t.tenant_id = $2 AND t.user_id = $3"
                 f" ORDER BY i.created_at {direction}, i.ordinal {direction}"
@@ -373,40 +360,33 @@ class PostgresStore(ChatStore):
                 *params,
                 limit + 1,
             )
-            if not rows and not after:  # no items, or no such thread of this user?
+            if not found and not after:  # no items, or no such thread of this user?
                 await _owned_thread(conn, *owner)
-            return rows
+            return found
 
-        return _page(await self._run(work), limit, _ITEM.validate_json)
-
-    async def add_thread_item(
-        self, thread_id: str, item: ThreadItem, context: RequestContext
-    ) -> None:
-        await self.save_item(thread_id, item, context)
+        return rows.page(await self._run(work), limit, rows.item_document)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
         # One statement: touching the thread checks its owner and locks its row, so a prune of
         # the thread either waits for this write or makes it find no thread.
-        status = await self._run(
-            lambda conn: conn.execute(
-                "WITH thread AS ("
-                " UPDATE threads SET updated_at = $4"
-                " WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING id)"
-                " INSERT INTO items (id, thread_id, type, created_at, data)"
-                " SELECT $5, id, $6, $7, $8 FROM thread"
-                " ON CONFLICT (thread_id, id) DO UPDATE SET"
-                " type = EXCLUDED.type, data = EXCLUDED.data",
-                thread_id,
-                context.tenant_id,
-                context.user_id,
-                _now(),
-                item.id,
-                item.type,
-                _moment(item.created_at),
-                _ITEM.dump_json(item).decode(),
-            )
+        saved = await self._execute(
+            "WITH thread AS ("
+            " UPDATE threads SET updated_at = $4"
+            " WHERE id = $1 AND tenant_id = $2 AND user_id = $3 RETURNING id)"
+            " INSERT INTO items (id, thread_id, type, created_at, data)"
+            " SELECT $5, id, $6, $7, $8 FROM thread"
+            " ON CONFLICT (thread_id, id) DO UPDATE SET"
+            " type = EXCLUDED.type, data = EXCLUDED.data",
+            thread_id,
+            context.tenant_id,
+            context.user_id,
+            _now(),
+            item.id,
+            item.type,
+            _moment(item.created_at),
+            rows.encode(rows.ITEM, item),
         )
-        if _count(status) == 0:
+        if saved == 0:
             raise NotFoundError(f"Thread {thread_id} not found")
 
     async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
@@ -422,7 +402,7 @@ class PostgresStore(ChatStore):
         )
         if data is None:
             raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
-        return _ITEM.validate_json(data)
+        return rows.item_document(data)
 
     async def delete_thread_item(
         self, thread_id: str, item_id: str, context: RequestContext
@@ -447,6 +427,8 @@ class PostgresStore(ChatStore):
     # --- attachments -------------------------------------------------------------------------
 
     async def save_attachment(self, attachment: Attachment, context: RequestContext) -> None:
+        data = rows.encode(rows.ATTACHMENT, attachment)
+
         async def work(conn: Conn) -> int:
             if attachment.thread_id is not None:
                 await _owned_thread(conn, attachment.thread_id, context.tenant_id, context.user_id)
@@ -462,7 +444,7 @@ class PostgresStore(ChatStore):
                 context.user_id,
                 attachment.thread_id,
                 _now(),
-                _ATTACHMENT.dump_json(attachment).decode(),
+                data,
             )
             return _count(status)
 
@@ -472,31 +454,6 @@ class PostgresStore(ChatStore):
             raise NotFoundError(f"Thread {attachment.thread_id} not found") from None
         if saved == 0:
             raise NotFoundError(f"Attachment {attachment.id} not found")
-
-    async def load_attachment(self, attachment_id: str, context: RequestContext) -> Attachment:
-        data = await self._run(
-            lambda conn: conn.fetchval(
-                "SELECT data FROM attachments WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
-                attachment_id,
-                context.tenant_id,
-                context.user_id,
-            )
-        )
-        if data is None:
-            raise NotFoundError(f"Attachment {attachment_id} not found")
-        return _ATTACHMENT.validate_json(data)
-
-    async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:
-        status = await self._run(
-            lambda conn: conn.execute(
-                "DELETE FROM attachments WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
-                attachment_id,
-                context.tenant_id,
-                context.user_id,
-            )
-        )
-        if _count(status) == 0:
-            raise NotFoundError(f"Attachment {attachment_id} not found")
 
     # --- feedback ----------------------------------------------------------------------------
 
@@ -536,61 +493,33 @@ class PostgresStore(ChatStore):
         except pg.ForeignKeyViolationError:  # the thread was deleted meanwhile
             raise NotFoundError(f"Thread {thread_id} not found") from None
 
-    async def load_feedback(
-        self,
-        *,
-        thread_id: str | None = None,
-        since: datetime | None = None,
-        tenant_id: str | None = None,
-        limit: int = 1000,
-    ) -> list[FeedbackRecord]:
-        where: list[str] = ["TRUE"]
-        params: list[Any] = []
-        for column, op, value in (
-            ("thread_id", "=", thread_id),
-            ("created_at", ">=", _moment(since) if since else None),
-            ("tenant_id", "=", tenant_id),
-        ):
-            if value is not None:
-                params.append(value)
-                where.append(f"{column} {op} ${len(params)}")
-        rows = await self._run(
+    async def _select_feedback(self, where: FeedbackFilter, limit: int) -> list[FeedbackRecord]:
+        since = _moment(where.since) if where.since else None
+        found = await self._run(
             lambda conn: conn.fetch(
                 "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
-                f" WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT ${len(params) + 1}",
-                *params,
+                " WHERE ($1::text IS NULL OR thread_id = $1)"
+                " AND ($2::timestamptz IS NULL OR created_at >= $2)"
+                " AND ($3::text IS NULL OR tenant_id = $3) ORDER BY created_at DESC LIMIT $4",
+                where.thread_id,
+                since,
+                where.tenant_id,
                 limit,
             )
         )
-        return [
-            FeedbackRecord(
-                thread_id=row["thread_id"],
-                item_id=row["item_id"],
-                kind=row["kind"],
-                tenant_id=row["tenant_id"],
-                user_id=row["user_id"],
-                created_at=row["created_at"],
-            )
-            for row in rows
-        ]
+        return [feedback_record(row, row["created_at"]) for row in found]
 
     # --- retention ---------------------------------------------------------------------------
 
-    async def prune(
-        self,
-        older_than: datetime,
-        *,
-        batch_size: int = 500,
-        on_attachments: AttachmentsPruned | None = None,
-    ) -> PruneReport:
+    def _prune_batches(self, older_than: datetime, batch_size: int) -> Sequence[PruneBatch]:
         cutoff = _moment(older_than)
 
-        async def threads() -> tuple[PruneReport, list[PrunedAttachment]]:
+        async def threads() -> Batch:
             return await self._run(
                 lambda conn: _prune_threads(conn, cutoff, batch_size), transaction=True
             )
 
-        async def unattached() -> tuple[PruneReport, list[PrunedAttachment]]:
+        async def unattached() -> Batch:
             attachments = await self._run(
                 lambda conn: _delete_attachments(
                     conn,
@@ -601,11 +530,9 @@ class PostgresStore(ChatStore):
                     batch_size,
                 )
             )
-            return PruneReport(
-                attachment_ids=tuple(a.attachment.id for a in attachments)
-            ), attachments
+            return rows.prune_report(attachments), attachments
 
-        return await run_batches((threads, unattached), on_attachments)
+        return threads, unattached
 
 
 def _closed(conn: Conn) -> bool:
@@ -633,9 +560,7 @@ async def _owned_thread(conn: Conn, thread_id: str, tenant_id: str, user_id: str
         raise NotFoundError(f"Thread {thread_id} not found")
 
 
-async def _prune_threads(
-    conn: Conn, cutoff: datetime, limit: int
-) -> tuple[PruneReport, list[PrunedAttachment]]:
+async def _prune_threads(conn: Conn, cutoff: datetime, limit: int) -> Batch:
     # FOR UPDATE: a write to one of these threads waits for this batch, then finds no thread.
     # SKIP LOCKED: a thread being written right now is left for the next run.
     ids = [
@@ -653,40 +578,17 @@ async def _prune_threads(
     feedback = await conn.execute("DELETE FROM feedback WHERE thread_id = ANY($1::text[])", ids)
     items = await conn.execute("DELETE FROM items WHERE thread_id = ANY($1::text[])", ids)
     threads = await conn.execute("DELETE FROM threads WHERE id = ANY($1::text[])", ids)
-    report = PruneReport(
-        threads=_count(threads),
-        items=_count(items),
-        feedback=_count(feedback),
-        attachment_ids=tuple(a.attachment.id for a in attachments),
+    report = rows.prune_report(
+        attachments, threads=_count(threads), items=_count(items), feedback=_count(feedback)
     )
     return report, attachments
 
 
 async def _delete_attachments(conn: Conn, where: str, *params: Any) -> list[PrunedAttachment]:
-    rows = await conn.fetch(
+    deleted = await conn.fetch(
         f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", *params
     )
-    return [
-        PrunedAttachment(
-            attachment=_ATTACHMENT.validate_json(row["data"]),
-            tenant_id=row["tenant_id"],
-            user_id=row["user_id"],
-        )
-        for row in rows
-    ]
-
-
-async def apply_migrations(conn: Conn, migrations: Sequence[Migration]) -> list[int]:
-    """Run `migrations` inside the caller's transaction and record them; their versions."""
-    for version, description, statements in migrations:
-        for statement in statements:
-            await conn.execute(statement)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
-            version,
-            description,
-        )
-    return [migration.version for migration in migrations]
+    return rows.pruned_attachments(deleted)
 
 
 async def _schema_status(conn: Conn) -> SchemaStatus:

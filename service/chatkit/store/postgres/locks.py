@@ -23,7 +23,7 @@ import asyncpg
 from service.chatkit.errors import ConversationBusy
 from service.chatkit.store.base import StoreUnavailableError
 from service.chatkit.store.locks import LocalTurnLocks, try_until
-from service.chatkit.store.postgres_errors import describe, is_unavailable
+from service.chatkit.store.postgres.errors import describe, is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +33,17 @@ Connect: TypeAlias = Callable[[], Awaitable[Connection]]
 
 def advisory_key(thread_id: str) -> int:
     """A signed 64-bit key for the thread (the advisory lock space is one bigint)."""
-    digest = hashlib.blake2b(thread_id.encode(), digest_size=8, person=b"chatkit-turn").digest()
+    # surrogatepass: an id with a lone surrogate still gets a key (and then finds no thread).
+    text = thread_id.encode("utf-8", "surrogatepass")
+    digest = hashlib.blake2b(text, digest_size=8, person=b"chatkit-turn").digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 class AdvisoryTurnLocks:
-    def __init__(self, connect: Connect) -> None:
+    def __init__(self, connect: Connect, address: str) -> None:
+        """`address`: the server's host and port, for log lines and errors."""
         self._connect = connect
+        self._address = address
         self._conn: Connection | None = None
         self._mutex = asyncio.Lock()  # one statement at a time on the lock connection
         self._local = LocalTurnLocks(timeout=0.0)
@@ -78,7 +82,7 @@ class AdvisoryTurnLocks:
                         raise
                     self._drop(conn)
                     if attempt == 2:
-                        raise StoreUnavailableError(f"turn lock: {describe(exc)}") from exc
+                        raise StoreUnavailableError(self._lost(exc)) from exc
                     continue
                 if acquired:
                     self._held.add(key)
@@ -95,7 +99,7 @@ class AdvisoryTurnLocks:
                 await conn.fetchval("SELECT pg_advisory_unlock($1)", key)
             except Exception as exc:
                 # Closing the session is the only sure way to free the lock now.
-                logger.warning("could not release a turn lock (%s); reconnecting", describe(exc))
+                logger.warning("could not release a turn lock (%s); reconnecting", self._lost(exc))
                 self._drop(conn)
 
     async def _connection(self) -> Connection:
@@ -107,11 +111,14 @@ class AdvisoryTurnLocks:
             conn = await self._connect()
         except Exception as exc:
             if is_unavailable(exc):
-                raise StoreUnavailableError(f"turn lock: {describe(exc)}") from exc
+                raise StoreUnavailableError(self._lost(exc)) from exc
             raise
         conn.add_termination_listener(self._terminated)
         self._conn = conn
         return conn
+
+    def _lost(self, exc: BaseException) -> str:
+        return f"turn lock, database at {self._address}: {describe(exc)}"
 
     def _terminated(self, conn: Any) -> None:
         if conn is self._conn:
