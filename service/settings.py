@@ -18,71 +18,113 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 GEMINI_OPENAI_COMPATIBLE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 
+# What the validators below accept, for JSON-schema readers (the chart's values.schema.json).
+_HTTP_URL = r"^https?://[^/?#]+"
+_DATABASE_URL = r"^(sqlite|postgres|postgresql)://"
+
 
 class ConfigurationError(Exception):
     """A setting is missing or invalid; the message is one line naming the variable."""
 
 
 class Settings(BaseSettings):
+    """Each field is one environment variable (its name in capitals).
+
+    A field's docstring is its documentation: `python -m service.settings_doc` writes it, the
+    default and the range into the chart (`config.*` or `secrets.*`, values.schema.json, the
+    ConfigMap or Secret) and into the README's table. Add a setting here, then run that.
+    """
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
         validate_default=True,
+        use_attribute_docstrings=True,
     )
 
     # --- deployment -------------------------------------------------------------------------
     environment: Literal["development", "production"] = "development"
+    """`production` turns the development page off."""
     host: str = "127.0.0.1"
+    """Address the server listens on."""
     port: int = Field(default=8000, ge=0, le=65535)
+    """Port the server listens on."""
     workers: int = Field(default=1, ge=1, le=64)
+    """Hypercorn worker processes."""
     playground_enabled: bool | None = None
-    """The dev chat page at `/`. Default: on in development, off in production."""
+    """The development chat page at `/`. Unset: on in development, off in production."""
 
     # --- model provider ---------------------------------------------------------------------
     llm_provider: LLMProvider = "openai"
+    """`openai` (Responses API), `gemini` (Gemini's OpenAI-compatible endpoint, Chat Completions)
+    or `openai-compatible` (any server at `OPENAI_BASE_URL`, Chat Completions)."""
     openai_api_key: SecretStr | None = None
+    """Key for `openai`; optional for `openai-compatible`."""
     openai_default_model: str = "gpt-4.1-mini"
-    openai_base_url: str | None = None
+    """Model for `openai` and `openai-compatible`."""
+    openai_base_url: str | None = Field(default=None, json_schema_extra={"pattern": _HTTP_URL})
+    """Redirects `openai` (proxy, gateway); required for `openai-compatible`, e.g.
+    `http://localhost:11434/v1`."""
     gemini_api_key: SecretStr | None = None
+    """Key for `gemini`."""
     gemini_default_model: str = "gemini-2.5-flash"
-    gemini_base_url: str = GEMINI_OPENAI_COMPATIBLE_URL
+    """Model for `gemini`."""
+    gemini_base_url: str = Field(
+        default=GEMINI_OPENAI_COMPATIBLE_URL, json_schema_extra={"pattern": _HTTP_URL}
+    )
+    """Gemini's OpenAI-compatible endpoint."""
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Timeout of one model request."""
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    """Client retries on connection errors, 429 and 5xx."""
     llm_tracing_enabled: bool = False
-    """Agents SDK tracing uploads traces to OpenAI; off unless asked for."""
+    """Agents SDK tracing, which uploads traces to OpenAI; off unless asked for."""
 
     # --- conversation -----------------------------------------------------------------------
     agent_instructions: str | None = None
-    """Replaces the default assistant instructions when set."""
+    """Replaces the assistant's built-in instructions when set."""
     history_max_items: int = Field(default=60, ge=2, le=1000)
     """How many of the thread's latest items the model sees on each turn."""
     max_agent_turns: int = Field(default=10, ge=1, le=100)
+    """Model/tool round trips allowed per answer."""
     title_generation: bool = True
+    """Ask the model for a short thread title after the first message (else: its first words)."""
     title_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a title may take before the first words are used instead."""
 
     # --- HTTP -------------------------------------------------------------------------------
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Larger request bodies get a 413."""
     auth_mode: Literal["dev"] = "dev"
+    """`dev`: the caller names itself with `X-User-Id` / `X-Tenant-Id`, logged loudly at start.
+    Never expose a `dev` server to untrusted clients: put an authenticating proxy in front."""
     dev_user_id: str = "dev-user"
+    """`AUTH_MODE=dev`: the user when a request has no `X-User-Id`."""
     dev_tenant_id: str = "default"
+    """`AUTH_MODE=dev`: the tenant when a request has no `X-Tenant-Id`."""
 
     # --- storage ----------------------------------------------------------------------------
-    database_url: str = "sqlite:///./data/chatkit.db"
+    database_url: str = Field(
+        default="sqlite:///./data/chatkit.db", json_schema_extra={"pattern": _DATABASE_URL}
+    )
+    """`sqlite:///path` or `postgresql://user:password@host:5432/db` (SQLite: one machine only)."""
     database_auto_migrate: bool = True
     """Create or upgrade the schema at start-up; when off, an old schema stops start-up."""
     turn_lock_timeout_seconds: float = Field(default=30.0, gt=0)
-    """How long a turn waits for another turn on the same thread before "busy"."""
+    """How long a turn waits for another turn on the same thread before answering "busy"."""
     database_pool_min_size: int = Field(default=1, ge=0, le=1000)
     """PostgreSQL: connections each process keeps open (plus one for turn locks)."""
     database_pool_max_size: int = Field(default=10, ge=1, le=1000)
     """PostgreSQL: most connections each process opens (plus one for turn locks)."""
     database_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    """PostgreSQL connect timeout."""
     database_startup_retry_max_seconds: float = Field(default=30.0, gt=0)
-    """Longest wait between two start-up connection attempts (the backoff's cap)."""
+    """An unreachable database at start-up is retried with backoff up to this interval; the
+    server stays up, not ready."""
     retention_days: int | None = Field(default=None, ge=1)
-    """Default age for `chatkit-backend prune`; unset: the command needs --older-than."""
+    """Default age for `chatkit-backend prune`; unset: the command needs `--older-than`."""
 
     @field_validator("retention_days", mode="before")
     @classmethod
@@ -100,15 +142,18 @@ class Settings(BaseSettings):
 
     # --- observability and lifecycle (logs, metrics, probes, drain) ---------------------------
     log_level: LogLevel = "INFO"
+    """Least severe log level written."""
     log_format: Literal["json", "text"] = "json"
     """`json`: one object per line (production); `text`: plain lines for local use."""
     log_prompts: bool = False
-    """Let library debug logs (LOG_LEVEL=DEBUG) show prompts, answers and tool data. Debug only."""
+    """Let library debug logs (`LOG_LEVEL=DEBUG`) show prompts, answers and tool data. Debugging
+    only, never in production."""
     metrics_enabled: bool = True
+    """Prometheus metrics at `/metrics`."""
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    """Serve /metrics on this port only, instead of the main port."""
+    """Serve `/metrics` on this port only, instead of the main port."""
     prometheus_multiproc_dir: Path | None = None
-    """Where workers share metric values; wiped at start. WORKERS>1 uses a temp dir if unset."""
+    """Where workers share metric values; wiped at start. `WORKERS`>1 uses a temp dir if unset."""
     shutdown_drain_seconds: float = Field(default=25.0, ge=0)
     """On SIGTERM, how long open streams may continue before they are ended with a retry notice.
     The pod's terminationGracePeriodSeconds should exceed it by about 10 s."""

@@ -1,5 +1,7 @@
 """`create_model()`: the only place a model provider and model are chosen.
 
+Each LLM_PROVIDER value is one row of `PROVIDERS`:
+
 - `openai`: the Responses API (OPENAI_BASE_URL redirects it, e.g. to a proxy).
 - `gemini`: Google's OpenAI-compatible endpoint through Chat Completions.
 - `openai-compatible`: any server at OPENAI_BASE_URL (Ollama, vLLM, LiteLLM, gateways) through
@@ -14,13 +16,57 @@ from urllib.parse import urlsplit
 
 from agents import Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel
 from openai import AsyncOpenAI
+from pydantic import SecretStr
 
-from service.settings import Settings
+from service.settings import LLMProvider, Settings
 
 ModelAPI = Literal["responses", "chat_completions"]
 
 # Keyless OpenAI-compatible servers still get an Authorization header from the client.
 _PLACEHOLDER_KEY = "not-needed"
+# Where the OpenAI client goes when no base URL is configured.
+_DEFAULT_ENDPOINT_HOST = "api.openai.com"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """How one LLM_PROVIDER value is served; settings are named as environment variables."""
+
+    api: ModelAPI
+    system: str
+    """OpenTelemetry `gen_ai.provider.name`."""
+    base_url_setting: str
+    key_setting: str
+    model_setting: str
+    key_required: bool
+
+
+PROVIDERS: dict[LLMProvider, ProviderSpec] = {
+    "openai": ProviderSpec(
+        api="responses",
+        system="openai",
+        base_url_setting="OPENAI_BASE_URL",
+        key_setting="OPENAI_API_KEY",
+        model_setting="OPENAI_DEFAULT_MODEL",
+        key_required=True,
+    ),
+    "gemini": ProviderSpec(
+        api="chat_completions",
+        system="gcp.gemini",
+        base_url_setting="GEMINI_BASE_URL",
+        key_setting="GEMINI_API_KEY",
+        model_setting="GEMINI_DEFAULT_MODEL",
+        key_required=True,
+    ),
+    "openai-compatible": ProviderSpec(
+        api="chat_completions",
+        system="openai-compatible",
+        base_url_setting="OPENAI_BASE_URL",
+        key_setting="OPENAI_API_KEY",
+        model_setting="OPENAI_DEFAULT_MODEL",
+        key_required=False,
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +83,7 @@ class ModelHandle:
     model_setting: str
     base_url_setting: str
     endpoint_host: str
+    """`host[:port]` of the provider, safe to show to users (never the URL's user:password)."""
     model_settings: ModelSettings
     model: Model | None
     unavailable_reason: str | None = None
@@ -44,82 +91,28 @@ class ModelHandle:
 
 
 def create_model(settings: Settings) -> ModelHandle:
-    if settings.llm_provider == "gemini":
-        return _build(
-            settings,
-            provider="gemini",
-            system="gcp.gemini",
-            name=settings.gemini_default_model,
-            api="chat_completions",
-            base_url=settings.gemini_base_url,
-            key=settings.gemini_api_key.get_secret_value() if settings.gemini_api_key else None,
-            key_required=True,
-            key_setting="GEMINI_API_KEY",
-            model_setting="GEMINI_DEFAULT_MODEL",
-            base_url_setting="GEMINI_BASE_URL",
-        )
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    if settings.llm_provider == "openai-compatible":
-        return _build(
-            settings,
-            provider="openai-compatible",
-            system="openai-compatible",
-            name=settings.openai_default_model,
-            api="chat_completions",
-            base_url=settings.openai_base_url,
-            key=key,
-            key_required=False,
-            key_setting="OPENAI_API_KEY",
-            model_setting="OPENAI_DEFAULT_MODEL",
-            base_url_setting="OPENAI_BASE_URL",
-        )
-    return _build(
-        settings,
-        provider="openai",
-        system="openai",
-        name=settings.openai_default_model,
-        api="responses",
-        base_url=settings.openai_base_url,
-        key=key,
-        key_required=True,
-        key_setting="OPENAI_API_KEY",
-        model_setting="OPENAI_DEFAULT_MODEL",
-        base_url_setting="OPENAI_BASE_URL",
-    )
-
-
-def _build(
-    settings: Settings,
-    *,
-    provider: str,
-    system: str,
-    name: str,
-    api: ModelAPI,
-    base_url: str | None,
-    key: str | None,
-    key_required: bool,
-    key_setting: str,
-    model_setting: str,
-    base_url_setting: str,
-) -> ModelHandle:
+    spec = PROVIDERS[settings.llm_provider]
+    name = _text(settings, spec.model_setting) or ""
+    base_url = _text(settings, spec.base_url_setting)
+    key = _secret(settings, spec.key_setting)
     # Chat Completions servers only report token usage when asked to.
-    model_settings = ModelSettings(include_usage=True if api == "chat_completions" else None)
+    model_settings = ModelSettings(include_usage=True if spec.api == "chat_completions" else None)
     handle = ModelHandle(
-        provider=provider,
-        system=system,
+        provider=settings.llm_provider,
+        system=spec.system,
         name=name,
-        api=api,
-        key_setting=key_setting,
-        model_setting=model_setting,
-        base_url_setting=base_url_setting,
-        endpoint_host=urlsplit(base_url).netloc if base_url else "api.openai.com",
+        api=spec.api,
+        key_setting=spec.key_setting,
+        model_setting=spec.model_setting,
+        base_url_setting=spec.base_url_setting,
+        endpoint_host=endpoint_host(base_url),
         model_settings=model_settings,
         model=None,
     )
-    if key is None and key_required:
+    if key is None and spec.key_required:
         reason = (
-            f"The assistant is not configured: set {key_setting} "
-            f"(LLM_PROVIDER={provider}) and restart the server."
+            f"The assistant is not configured: set {spec.key_setting} "
+            f"(LLM_PROVIDER={settings.llm_provider}) and restart the server."
         )
         return replace(handle, unavailable_reason=reason)
     client = AsyncOpenAI(
@@ -129,8 +122,37 @@ def _build(
         max_retries=settings.llm_max_retries,
     )
     model: Model
-    if api == "responses":
+    if spec.api == "responses":
         model = OpenAIResponsesModel(model=name, openai_client=client)
     else:
         model = OpenAIChatCompletionsModel(model=name, openai_client=client)
     return replace(handle, model=model)
+
+
+def endpoint_host(base_url: str | None) -> str:
+    """`host` or `host:port` of a base URL; IPv6 in brackets; user and password left out."""
+    if not base_url:
+        return _DEFAULT_ENDPOINT_HOST
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: show the host alone rather than fail the turn
+        port = None
+    return host if port is None else f"{host}:{port}"
+
+
+def _text(settings: Settings, variable: str) -> str | None:
+    value = getattr(settings, variable.lower())
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(f"{variable} is not a text setting")
+
+
+def _secret(settings: Settings, variable: str) -> str | None:
+    value = getattr(settings, variable.lower())
+    if value is None or isinstance(value, SecretStr):
+        return value.get_secret_value() if value else None
+    raise TypeError(f"{variable} is not a secret setting")

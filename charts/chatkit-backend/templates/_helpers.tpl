@@ -101,8 +101,12 @@ namespace="{{ .Release.Namespace }}",job="{{ include "chatkit-backend.fullname" 
 
 {{/* Checks that span several values; they fail the render with a clear message. */}}
 {{- define "chatkit-backend.validate" -}}
-{{- if and .Values.existingSecret (or .Values.secrets.openaiApiKey .Values.secrets.geminiApiKey .Values.secrets.databaseUrl .Values.secrets.extra) }}
+{{- if .Values.existingSecret }}
+{{- range $name, $value := .Values.secrets }}
+{{- if $value }}
 {{- fail "existingSecret is set: leave secrets.* empty and put those keys in that Secret" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if and (include "chatkit-backend.sqliteInPod" .) (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) }}
 {{- fail "SQLite keeps conversations inside one pod: set secrets.databaseUrl (PostgreSQL) or existingSecret, or run one replica without autoscaling" }}
@@ -118,10 +122,12 @@ namespace="{{ .Release.Namespace }}",job="{{ include "chatkit-backend.fullname" 
 {{- end }}
 {{- end }}
 
-{{/* A setting as the service reads it: booleans true/false, whole numbers without exponent. */}}
+{{/* A setting as the service reads it: booleans true/false, whole numbers without exponent,
+lists and maps as JSON. */}}
 {{- define "chatkit-backend.settingValue" -}}
 {{- if kindIs "bool" . }}{{ ternary "true" "false" . }}
 {{- else if kindIs "float64" . }}{{ if eq (float64 (int64 .)) . }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
+{{- else if or (kindIs "slice" .) (kindIs "map" .) }}{{ toJson . }}
 {{- else }}{{ . }}
 {{- end }}
 {{- end }}
