@@ -5,7 +5,8 @@
 #     -e OPENAI_API_KEY -p 8000:8000 chatkit-backend
 #
 # - Two stages: `build` makes a virtualenv from requirements.lock; `runtime` copies only that
-#   venv onto the same base, so no compiler, pip or build files reach the final image.
+#   venv onto the same base, so no compiler or build files reach the final image; the base's
+#   own pip, setuptools and wheel are uninstalled there (the build fails if any is left).
 # - Runs as uid/gid 10001 with a read-only root filesystem: the only writable paths are
 #   /tmp and /app/data (SQLite's default ./data/chatkit.db, relative to WORKDIR /app); mount
 #   them as volumes (emptyDir in the Helm chart). Set PROMETHEUS_MULTIPROC_DIR to a mounted
@@ -31,12 +32,14 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 SHELL ["/bin/sh", "-eu", "-c"]
 WORKDIR /src
 RUN python3 -m venv /opt/chatkit-backend
-# Dependencies first, with a stub package, so that a source change does not reinstall them.
-COPY pyproject.toml requirements.lock README.md ./
-RUN mkdir service && touch service/__init__.py \
+# Dependencies first, with a stub package and an empty README, so that neither a source nor a
+# README change reinstalls them.
+COPY pyproject.toml requirements.lock ./
+RUN mkdir service && touch service/__init__.py README.md \
     && /opt/chatkit-backend/bin/pip install --no-cache-dir -c requirements.lock . \
         "dumb-init==${DUMB_INIT_VERSION}" \
-    && rm -rf service build ./*.egg-info
+    && rm -rf service build ./*.egg-info README.md
+COPY README.md ./
 COPY service/ ./service/
 RUN /opt/chatkit-backend/bin/pip install --no-cache-dir --no-deps --force-reinstall . \
     && /opt/chatkit-backend/bin/pip uninstall --yes setuptools wheel pip \
@@ -44,10 +47,23 @@ RUN /opt/chatkit-backend/bin/pip install --no-cache-dir --no-deps --force-reinst
 
 FROM ${BASE_IMAGE} AS app
 ARG APP_UID=10001
+SHELL ["/bin/sh", "-eu", "-c"]
+# The base's own pip, setuptools and wheel (the official image puts them in /usr/local, on
+# PATH): nothing at run time needs them. Uninstalled with the base's python3 (PATH leads to the
+# venv only further down), then checked: none importable, no pip/wheel/easy_install on PATH.
+RUN if python3 -m pip --version >/dev/null 2>&1; then \
+        PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_BREAK_SYSTEM_PACKAGES=1 \
+            python3 -m pip uninstall --yes --no-input setuptools wheel pip; \
+    fi \
+    && python3 -c "import importlib.util, os, re, sys; \
+left = [m for m in ('pip', 'setuptools', 'wheel', 'pkg_resources', '_distutils_hack') \
+        if importlib.util.find_spec(m)]; \
+left += [os.path.join(d, n) for d in os.environ['PATH'].split(os.pathsep) if os.path.isdir(d) \
+         for n in os.listdir(d) if re.fullmatch(r'(pip|wheel|easy_install)[-0-9.]*', n)]; \
+sys.exit('still in the image: ' + ', '.join(left) if left else 0)"
 LABEL org.opencontainers.image.title="chatkit-backend" \
       org.opencontainers.image.description="Self-hostable backend for OpenAI's ChatKit UI" \
       org.opencontainers.image.licenses="Apache-2.0"
-SHELL ["/bin/sh", "-eu", "-c"]
 RUN groupadd --system --gid "${APP_UID}" chatkit \
     && useradd --system --uid "${APP_UID}" --gid "${APP_UID}" --home-dir /app \
         --no-create-home --shell /usr/sbin/nologin chatkit \

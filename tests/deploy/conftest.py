@@ -7,7 +7,7 @@ custom resources and skaffold are copies kept in tests/deploy/schemas/ (see its 
 from __future__ import annotations
 
 import base64
-import shutil
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,15 +52,38 @@ def shared_schema(relative: str) -> Path:
     return path
 
 
+# Tools the tests run. Python ones come from the project's venv (the deploy extra); promtool and
+# prometheus from the project's own tool folder, filled by scripts/system-deps from Debian's
+# package without installing it. Never from PATH: a machine's own copy would hide a broken
+# set-up here that a fresh CI machine would hit.
+VENV_BIN = ROOT / ".venv" / "bin"
+TOOLS_BIN = ROOT / ".tools" / "bin"
+FROM_TOOLS_BIN = frozenset({"promtool", "prometheus"})
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def tool(name: str) -> str:
-    """A command-line tool the tests need; a clear failure when it is not installed."""
-    venv_bin = ROOT / ".venv" / "bin" / name
-    if venv_bin.exists():
-        return str(venv_bin)
-    found = shutil.which(name)
-    if found is None:
-        pytest.fail(f"{name} is not installed: run scripts/system-deps (CI runs it)")
-    return found
+    """The path of a tool the tests need. Missing: a skip that says how to get it; under CI=true,
+    a failure."""
+    if name in FROM_TOOLS_BIN:
+        path = TOOLS_BIN / name
+        how = (
+            "run scripts/system-deps (it extracts Debian's prometheus package into .tools/, "
+            "no root needed), or put the binary there yourself"
+        )
+    else:
+        path = VENV_BIN / name
+        how = "run scripts/bootstrap test,deploy"
+    if path.is_file() and os.access(path, os.X_OK):
+        return str(path)
+    folder = path.parent.relative_to(ROOT) if path.parent.is_relative_to(ROOT) else path.parent
+    message = f"{name} is not in {folder}/: {how} (scripts/test does it)"
+    if in_ci():
+        pytest.fail(f"CI=true: {message}")
+    pytest.skip(message)
 
 
 @dataclass

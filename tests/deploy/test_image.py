@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -117,12 +118,136 @@ def test_entrypoint_is_exec_form_and_forwards_signals_to_the_server_only() -> No
 def test_final_image_gets_only_the_venv_from_the_build_stage() -> None:
     copies = [rest for kw, rest in instructions("app") if kw == "COPY"]
     assert copies == ["--from=build /opt/chatkit-backend /opt/chatkit-backend"]
-    runs = " ".join(rest for kw, rest in instructions("app") if kw == "RUN")
-    assert "apt-get" not in runs
-    assert "pip" not in runs
+    runs = [rest for kw, rest in instructions("app") if kw == "RUN"]
+    assert not any("apt-get" in run for run in runs)
+    assert not any("pip install" in run for run in runs)
     build_runs = " ".join(rest for kw, rest in instructions("build") if kw == "RUN")
     assert "-c requirements.lock" in build_runs
     assert "pip uninstall --yes setuptools wheel pip" in build_runs
+
+
+def test_dependency_layer_reads_only_the_project_metadata_and_the_lock() -> None:
+    """Its cache key: pyproject.toml and requirements.lock, not the README or the sources."""
+    build = instructions("build")
+    install = next(
+        i for i, (kw, rest) in enumerate(build) if kw == "RUN" and "-c requirements.lock" in rest
+    )
+    copied = [rest for kw, rest in build[:install] if kw == "COPY"]
+    assert copied == ["pyproject.toml requirements.lock ./"]
+
+
+# --- no pip, setuptools or wheel in the final image -----------------------------------------
+# The official python image installs them under /usr/local (on PATH); the build stage's venv is
+# already rid of them, the base's own copies have to go in the final stage.
+
+BASE_TOOLS = ("pip", "setuptools", "wheel")
+
+
+def removal_run() -> str:
+    """The final stage's RUN that uninstalls the base's pip, setuptools and wheel."""
+    app = instructions("app")
+    runs = [rest for kw, rest in app if kw == "RUN" and "pip uninstall" in rest]
+    assert len(runs) == 1, "the final stage must uninstall the base's pip, setuptools and wheel"
+    return runs[0]
+
+
+def test_final_stage_uninstalls_the_bases_pip_setuptools_and_wheel() -> None:
+    run = removal_run()
+    uninstall = re.search(r"python3 -m pip uninstall --yes --no-input ([\w ]+);", run)
+    assert uninstall, run
+    assert sorted(uninstall.group(1).split()) == sorted(BASE_TOOLS)
+    # With the base's python3, as root: before PATH leads to the venv and before USER.
+    app = instructions("app")
+    position = app.index(("RUN", run))
+    env_path = next(i for i, (kw, rest) in enumerate(app) if kw == "ENV" and "PATH=/opt/" in rest)
+    user = next(i for i, (kw, _) in enumerate(app) if kw == "USER")
+    assert position < env_path
+    assert position < user
+    # And the runtime/dev targets are built on that stage.
+    froms = [rest for kw, rest in instructions() if kw == "FROM"]
+    assert "app AS runtime" in froms
+    assert "app AS dev" in froms
+
+
+def fake_distribution(venv: Path, name: str, script: str) -> None:
+    """A minimal installed distribution (module, console script, RECORD) pip can uninstall."""
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    (site / name).mkdir()
+    (site / name / "__init__.py").write_text("")
+    info = site / f"{name}-0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (venv / "bin" / script).write_text("#!/bin/sh\n")
+    (venv / "bin" / script).chmod(0o755)
+    record = [f"{name}/__init__.py,,", f"{info.name}/METADATA,,", f"{info.name}/INSTALLER,,"]
+    record += [f"{info.name}/RECORD,,", f"../../../bin/{script},,"]
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+
+
+@pytest.fixture(scope="module")
+def base_like_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the base image's python3: a venv with pip (and setuptools on 3.11),
+    plus whatever of setuptools/wheel it lacks as minimal installed distributions."""
+    venv = tmp_path_factory.mktemp("base") / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    for name in ("setuptools", "wheel"):
+        probe = subprocess.run(
+            [str(venv / "bin" / "python3"), "-c", f"import {name}"],
+            capture_output=True,
+            check=False,
+        )
+        if probe.returncode != 0:
+            fake_distribution(venv, name, "wheel" if name == "wheel" else "easy_install")
+    return venv
+
+
+def run_in(venv: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """`command` the way the Dockerfile's SHELL runs it, with only `venv`/bin on PATH."""
+    return subprocess.run(
+        ["/bin/sh", "-eu", "-c", command],
+        env={"PATH": str(venv / "bin"), "HOME": str(venv)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def leftovers(venv: Path) -> list[str]:
+    python = str(venv / "bin" / "python3")
+    left = [
+        name
+        for name in BASE_TOOLS
+        if subprocess.run(
+            [python, "-c", f"import {name}"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ]
+    return left + sorted(p.name for p in (venv / "bin").iterdir() if re.match(r"pip|wheel", p.name))
+
+
+def test_the_check_after_the_removal_catches_whatever_is_left(base_like_python: Path) -> None:
+    """Without the uninstall the RUN fails: the build cannot silently keep pip."""
+    assert set(BASE_TOOLS) <= set(leftovers(base_like_python))
+    _, check = re.split(r"\bfi\s+&&\s+", removal_run(), maxsplit=1)
+    assert check.startswith("python3 -c "), check
+    result = run_in(base_like_python, check)
+    assert result.returncode != 0
+    assert "still in the image" in result.stderr
+    for name in (*BASE_TOOLS, "bin/pip"):
+        assert name in result.stderr
+
+
+def test_the_removal_leaves_no_pip_setuptools_or_wheel(base_like_python: Path) -> None:
+    """The RUN itself, on a python that has all three (as the official image's does)."""
+    result = run_in(base_like_python, removal_run())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert leftovers(base_like_python) == []
+    # Its python still works, and a second run (nothing left to remove) passes too.
+    assert run_in(base_like_python, "python3 -c 'import json, venv'").returncode == 0
+    again = run_in(base_like_python, removal_run())
+    assert again.returncode == 0, again.stderr
 
 
 @pytest.mark.parametrize(
@@ -159,6 +284,80 @@ def test_dockerignore_admits_only_the_build_inputs(path: str, in_context: bool) 
         if any(fnmatch(c, pattern) for c in candidates):
             admitted = negate
     assert admitted == in_context
+
+
+OFFLINE_BUILD = ROOT / "scripts" / "build-image-offline"
+
+
+def unstable_build_args(script: str) -> list[str]:
+    """--build-arg values of `script` that may differ between two runs.
+
+    A build argument is part of the cache key of every RUN after its ARG: a value that changes
+    (a free port, a temporary path, a timestamp) rebuilds the dependency layer on every run. A
+    value may use variables assigned only literals, or `${NAME:-literal}` defaults.
+    """
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    text = re.sub(r"\\\n\s*", " ", code)
+    assignments: dict[str, list[str]] = {}
+    for name, value in re.findall(r"^\s*(?:local\s+|export\s+)?(\w+)=(\S*)", text, re.M):
+        assignments.setdefault(name, []).append(value)
+
+    def stable(value: str, seen: frozenset[str] = frozenset()) -> bool:
+        if re.search(r"\$\(|`|\$RANDOM|\$\$|\$SECONDS|\$BASHPID|mktemp|date", value):
+            return False
+        for braced, plain in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", value):
+            name = braced or plain
+            if name in seen:
+                continue
+            values = assignments.get(name)
+            if not values:
+                return False  # from the environment only, or a loop/read variable
+            for assigned in values:
+                default = re.fullmatch(r"[\"']?\$\{" + name + r":-([^}]*)\}[\"']?", assigned)
+                if not stable(default.group(1) if default else assigned, seen | {name}):
+                    return False
+        return True
+
+    args = re.findall(r"--build-arg\s+(\w+)=(\"[^\"]*\"|'[^']*'|\S+)", text)
+    assert args, "no --build-arg found"
+    return [f"{name}={value}" for name, value in args if not stable(value)]
+
+
+def test_offline_build_passes_the_same_build_args_every_run() -> None:
+    assert unstable_build_args(OFFLINE_BUILD.read_text()) == []
+
+
+def test_the_build_arg_check_catches_a_random_port() -> None:
+    """The previous script: a free port per run went into PIP_FIND_LINKS."""
+    before = """
+port=$(free_port)
+docker build --network host \\
+  --build-arg BASE_IMAGE="$BASE" \\
+  --build-arg PIP_FIND_LINKS="http://127.0.0.1:$port/" \\
+  -t "$IMAGE" .
+"""
+    assert unstable_build_args("BASE=${BASE:-base:bookworm}\n" + before) == [
+        'PIP_FIND_LINKS="http://127.0.0.1:$port/"'
+    ]
+    assert unstable_build_args('docker build --build-arg X="$(date +%s)" .') != []
+    assert unstable_build_args('docker build --build-arg X="$FROM_ENV" .') != []
+    assert unstable_build_args('P=${P:-8}\ndocker build --build-arg X="h:$P" .') == []
+
+
+def test_offline_build_serves_the_wheels_where_the_build_arg_points() -> None:
+    text = OFFLINE_BUILD.read_text()
+    assert re.search(r"^WHEELS_PORT=\$\{WHEELS_PORT:-\d+\}$", text, re.M)
+    assert '--build-arg PIP_FIND_LINKS="http://127.0.0.1:$WHEELS_PORT/"' in text
+    assert re.search(r"http\.server --bind 127\.0\.0\.1 .*\"\$WHEELS_PORT\"", text)
+
+
+def test_offline_build_checks_the_image_has_no_pip_setuptools_or_wheel() -> None:
+    text = OFFLINE_BUILD.read_text()
+    check = text[text.index("--entrypoint python3") : text.index('"$IMAGE" migrate')]
+    for name in BASE_TOOLS:
+        assert f'\\"{name}\\"' in check or f"'{name}'" in check, name
+    assert "(pip|wheel|easy_install)" in check  # on PATH
+    assert "os.path.realpath(sys.executable)" in check  # the base's python3, not only the venv's
 
 
 def test_offline_build_script_is_valid_bash() -> None:
