@@ -18,30 +18,47 @@ if TYPE_CHECKING:
     from service.chatkit.store import ChatStore
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="chatkit-backend", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"chatkit-backend {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+COMMANDS: dict[str, str] = {
+    "serve": "Run the HTTP server (Hypercorn) until SIGTERM or Ctrl+C.",
+    "migrate": "Create or upgrade the database schema.",
+    "check-config": "Print the effective configuration with secrets masked.",
+    "feedback": "Print recorded feedback as JSON lines, newest first.",
+    "prune": "Delete threads inactive for longer than an age, with their items, feedback and "
+    "attachment records.",
+}
+"""Each command with the one sentence that `--help` shows for it."""
 
-    serve = commands.add_parser("serve", help="run the HTTP server (Hypercorn)")
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatkit-backend",
+        description="A ChatKit backend: the HTTP server and the commands that look after its "
+        "database. Settings come from the environment (see check-config).",
+    )
+    parser.add_argument("--version", action="version", version=f"chatkit-backend {__version__}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
+
+    def command(name: str, details: str = "") -> argparse.ArgumentParser:
+        summary = COMMANDS[name]
+        return commands.add_parser(name, help=summary, description=f"{summary} {details}".strip())
+
+    serve = command("serve")
     serve.add_argument("--host", help="overrides HOST")
     serve.add_argument("--port", type=int, help="overrides PORT")
     serve.add_argument("--workers", type=int, help="overrides WORKERS")
 
-    commands.add_parser("migrate", help="create or upgrade the database schema")
-    commands.add_parser("check-config", help="print the effective configuration, secrets masked")
+    command("migrate")
+    command("check-config")
 
-    feedback = commands.add_parser("feedback", help="print recorded feedback as JSON lines")
+    feedback = command("feedback")
     feedback.add_argument("--thread", help="only this thread")
     feedback.add_argument("--tenant", help="only this tenant")
     feedback.add_argument("--days", type=float, default=None, help="only the last N days")
     feedback.add_argument("--limit", type=int, default=1000)
 
-    prune = commands.add_parser(
-        "prune",
-        help="delete threads inactive for longer than an age, with their items, feedback and "
-        "attachment records (safe while serving; run it again to finish an interrupted run)",
-    )
+    prune = command("prune", "Safe while serving; run it again to finish an interrupted run.")
     prune.add_argument(
         "--older-than",
         type=_age,
@@ -75,9 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_basic_logging(settings)
 
     if args.command == "serve":
-        from service.serving import serve
-
-        return serve(settings)
+        return _serve(settings)
     if args.command == "check-config":
         return _check_config(settings)
     if args.command == "migrate":
@@ -89,17 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise AssertionError(args.command)
 
 
+def _serve(settings: Settings) -> int:
+    from service.listening import ServeError
+    from service.serving import serve
+
+    try:
+        return serve(settings)
+    except ServeError as exc:
+        print(f"chatkit-backend serve: {exc}", file=sys.stderr)
+        return 1
+
+
 def _store_command(name: str, command: Coroutine[Any, Any, int]) -> int:
     """Run a command that uses the database; its failures are one line and exit code 1."""
-    from service.chatkit.store.base import (
-        MigrationRequiredError,
-        SchemaTooNewError,
-        StoreUnavailableError,
-    )
+    from service.chatkit.store import StoreConfigurationError, StoreUnavailableError
 
     try:
         return asyncio.run(command)
-    except (StoreUnavailableError, SchemaTooNewError, MigrationRequiredError) as exc:
+    except (StoreUnavailableError, StoreConfigurationError) as exc:
         print(f"chatkit-backend {name}: {exc}", file=sys.stderr)
         return 1
 
@@ -143,6 +165,8 @@ async def _feedback(settings: Settings, args: argparse.Namespace) -> int:
         records = await store.load_feedback(
             thread_id=args.thread, tenant_id=args.tenant, since=since, limit=args.limit
         )
+    if not records:
+        print("chatkit-backend feedback: no feedback recorded matches", file=sys.stderr)
     for record in records:
         print(
             json.dumps(

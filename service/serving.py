@@ -1,5 +1,11 @@
 """Runs the app under Hypercorn, in this process or in several worker processes.
 
+The listening sockets are bound first, before anything else is opened: a busy port or an
+unusable HOST ends `serve` with one line and exit code 1 (an open store's worker thread would
+otherwise keep the failed process alive). A failure while the app starts (an unusable database,
+...) also ends it with one line and exit code 1; the supervisor does not restart workers that
+fail at start-up.
+
 Shutdown: the first SIGTERM (or SIGINT) starts a drain (see `service.lifecycle`): readiness off,
 new streams refused, open streams given SHUTDOWN_DRAIN_SECONDS. Only then does Hypercorn stop
 listening and close connections, so its own short `graceful_timeout` never cuts a stream. A
@@ -15,27 +21,48 @@ import asyncio
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.queues
 import shutil
 import signal
+import sys
+import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.config import Config, Sockets
-from hypercorn.utils import wrap_app
+from hypercorn.utils import LifespanFailureError, wrap_app
 
 from service.lifecycle import Lifecycle
-from service.observability.access_log import AccessLogger
+from service.listening import ServeError, bind_sockets
 from service.observability.logging import configure_logging
 from service.observability.multiprocess import forget_worker, prepare_metrics_directory
+from service.observability.redaction import Redactor
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
+STARTUP_FAILED_EXIT_CODE = 3
+"""A worker's exit code when the app could not start: the supervisor stops, not restarts."""
+
+WORKER_STOP_SECONDS = 15.0
+"""How long the supervisor waits for the other workers after one failed to start."""
+
+
+UNKNOWN_FAILURE = "start-up failed: a worker exited (see the log above)"
+
+
+class StartupError(ServeError):
+    """The app could not start (its message names the cause)."""
+
 
 def hypercorn_config(settings: Settings) -> Config:
+    # Imported here: it loads prometheus_client, which must wait for the metrics directory.
+    from service.observability.access_log import AccessLogger
+
     config = Config()
     config.bind = [f"{settings.host}:{settings.port}"]
     if settings.metrics_port is not None:
@@ -61,14 +88,33 @@ def _loop_factory() -> LoopFactory | None:
     return factory
 
 
-def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
-    """One server process: the app, its event loop, and a drain on SIGTERM / SIGINT."""
-    configure_logging(settings)  # spawned workers start with logging unconfigured
-    from service.app import create_app
+def startup_failure(settings: Settings, error: BaseException) -> StartupError:
+    """One line naming the cause, secrets hidden (database errors can quote the URL)."""
+    cause = str(error) or type(error).__name__
+    if not type(error).__module__.startswith("service."):
+        cause = f"{type(error).__name__}: {cause}"
+    redact = Redactor.for_settings(settings)
+    return StartupError(redact(f"start-up failed: {' '.join(cause.split())}"))
 
-    lifecycle = Lifecycle()
-    app = create_app(settings, lifecycle=lifecycle)
+
+def run_worker(settings: Settings, sockets: Sockets, *, supervised: bool = False) -> None:
+    """One server process: the app, its event loop, and a drain on SIGTERM / SIGINT.
+
+    Raises `StartupError` when the app cannot start; whatever it opened is closed again."""
+    configure_logging(settings)  # spawned workers start with logging unconfigured
+    from quart.signals import got_serving_exception
+
+    try:
+        from service.app import create_app
+
+        lifecycle = Lifecycle()
+        app = create_app(settings, lifecycle=lifecycle)
+    except Exception as exc:
+        logger.debug("the app could not be built", exc_info=exc)
+        raise startup_failure(settings, exc) from None
     config = hypercorn_config(settings)
+    startup = StartupWatch(app.logger)
+    got_serving_exception.connect(startup.failed, app, weak=False)
 
     async def main() -> None:
         signalled = asyncio.Event()
@@ -88,57 +134,109 @@ def run_worker(settings: Settings, sockets: Sockets | None = None) -> None:
 
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_sdk_leftovers)
-        # Under the supervisor (shared sockets) a Ctrl+C reaches workers as its SIGTERM only.
-        for sig in (signal.SIGTERM,) if sockets is not None else (signal.SIGTERM, signal.SIGINT):
+        # Under the supervisor a Ctrl+C reaches workers as its SIGTERM only.
+        for sig in (signal.SIGTERM,) if supervised else (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)
-        await worker_serve(
-            wrap_app(app, config.wsgi_max_body_size, "asgi"),
-            config,
-            sockets=sockets,
-            shutdown_trigger=drained,
-        )
+        try:
+            await worker_serve(
+                wrap_app(app, config.wsgi_max_body_size, "asgi"),
+                config,
+                sockets=sockets,
+                shutdown_trigger=drained,
+            )
+        except LifespanFailureError as exc:
+            # Hypercorn skips the shutdown half of the lifespan after a failed start: run it,
+            # so that what did open (the store and its worker thread) closes again.
+            try:
+                await app.shutdown()
+            except Exception as cleanup_error:
+                logger.debug("cleanup after a failed start-up", exc_info=cleanup_error)
+            raise startup_failure(settings, startup.error or exc) from None
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(main())
 
 
+class StartupWatch:
+    """Keeps the exception that stopped the app's start-up, and keeps Quart from logging its
+    traceback: `serve` reports it as one line."""
+
+    def __init__(self, app_logger: logging.Logger) -> None:
+        self.error: BaseException | None = None
+        app_logger.addFilter(self._not_the_startup_error)
+
+    async def failed(self, _sender: object, *, exception: BaseException, **_: Any) -> None:
+        self.error = exception
+
+    def _not_the_startup_error(self, record: logging.LogRecord) -> bool:
+        return self.error is None or record.exc_info is None or record.exc_info[1] is not self.error
+
+
 def _quiet_sdk_leftovers(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """When a stream is cancelled, chatkit's `_merge_generators` (chatkit/agents.py) leaves its two
-    `__anext__` tasks behind: the run's event stream ends with StopAsyncIteration once the run
-    stops, and the helper-event queue's waits forever until collected. Both are expected after a
-    stop, not errors worth an ERROR line on every press of the stop button."""
-    task = context.get("task")
-    coro = getattr(task, "get_coro", lambda: None)()
+    """When a stream is cancelled, chatkit's `stream_agent_response` leaves two `__anext__` tasks
+    behind: the run's event stream ends with StopAsyncIteration once the run stops, and the
+    helper-event queue's waits until the task is collected ("Task was destroyed but it is
+    pending!"). Both are expected after a stop, not errors worth an ERROR line on every press of
+    the stop button. The SDK offers no public way to end or reach those tasks, so they are
+    recognised by public traits only: an `__anext__` coroutine of the `chatkit.agents` module."""
     finished_stream = isinstance(context.get("exception"), StopAsyncIteration)
-    abandoned_queue = getattr(coro, "__qualname__", "") == "_AsyncQueueIterator.__anext__"
-    if finished_stream or abandoned_queue:
+    task = context.get("task")
+    abandoned_step = isinstance(task, asyncio.Task) and _is_chatkit_agents_step(task)
+    if finished_stream or abandoned_step:
         logger.debug("ignored a task left behind by a cancelled run: %s", context.get("message"))
         return
     loop.default_exception_handler(context)
 
 
+def _is_chatkit_agents_step(task: asyncio.Task[Any]) -> bool:
+    import chatkit.agents
+
+    code = getattr(task.get_coro(), "cr_code", None)
+    return (
+        isinstance(code, types.CodeType)
+        and code.co_name == "__anext__"
+        and Path(code.co_filename) == Path(chatkit.agents.__file__ or "")
+    )
+
+
 def serve(settings: Settings) -> int:
+    """Raises `ServeError` when the server cannot listen or the app cannot start."""
+    sockets = bind_sockets(settings)
     temporary = settings.prometheus_multiproc_dir is None and settings.workers > 1
-    settings = prepare_metrics_directory(settings)
-    if settings.workers == 1:
-        run_worker(settings)
-        return 0
     try:
-        return _supervise(settings)
+        settings = prepare_metrics_directory(settings)
+        if settings.workers == 1:
+            run_worker(settings, sockets)
+            return 0
+        return _supervise(settings, sockets)
     finally:
+        for sock in sockets.insecure_sockets:
+            sock.close()
         if temporary and settings.prometheus_multiproc_dir is not None:
             shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
 
 
-def _supervise(settings: Settings) -> int:
+def _worker_process(
+    settings: Settings, sockets: Sockets, failures: multiprocessing.queues.SimpleQueue[str]
+) -> None:
+    try:
+        run_worker(settings, sockets, supervised=True)
+    except StartupError as exc:
+        failures.put(str(exc))
+        sys.exit(STARTUP_FAILED_EXIT_CODE)
+
+
+def _supervise(settings: Settings, sockets: Sockets) -> int:
     """Share the listening sockets between worker processes; forward signals; reap them."""
-    sockets = hypercorn_config(settings).create_sockets()
     context = multiprocessing.get_context("spawn")
+    failures: multiprocessing.queues.SimpleQueue[str] = context.SimpleQueue()
     stopping = False
     processes: list[Any] = []
 
     def start_worker() -> Any:
-        process = context.Process(target=run_worker, args=(settings, sockets), daemon=False)
+        process = context.Process(
+            target=_worker_process, args=(settings, sockets, failures), daemon=False
+        )
         process.start()
         return process
 
@@ -163,6 +261,9 @@ def _supervise(settings: Settings) -> int:
                 process.join()
                 if settings.prometheus_multiproc_dir is not None:
                     forget_worker(settings.prometheus_multiproc_dir, process.pid)
+                if process.exitcode == STARTUP_FAILED_EXIT_CODE:
+                    _stop_workers(processes)
+                    raise StartupError(failures.get() if not failures.empty() else UNKNOWN_FAILURE)
                 if stopping:
                     exit_code = exit_code or (process.exitcode or 0)
                     continue
@@ -172,6 +273,16 @@ def _supervise(settings: Settings) -> int:
                 processes.append(start_worker())
     finally:
         signal.signal(signal.SIGINT, previous)
-        for sock in (*sockets.insecure_sockets, *sockets.secure_sockets):
-            sock.close()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return exit_code
+
+
+def _stop_workers(processes: list[Any]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(WORKER_STOP_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    processes.clear()

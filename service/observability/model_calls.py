@@ -162,9 +162,6 @@ class MeteredModel(Model):
     def get_retry_advice(self, request: ModelRetryAdviceRequest) -> ModelRetryAdvice | None:
         return self._inner.get_retry_advice(request)
 
-    async def _cleanup_on_run_end(self, owner: object) -> None:
-        await self._inner._cleanup_on_run_end(owner)
-
     async def close(self) -> None:
         await self._inner.close()
 

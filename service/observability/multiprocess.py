@@ -41,7 +41,8 @@ def prepare_metrics_directory(settings: Settings) -> Settings:
             "it would keep per-process values"
         )
     wipe(directory)
-    # The one place this service writes the environment: prometheus_client reads it at import.
+    # One of two places this service writes the environment (the other: the Agents SDK's logging
+    # switches in observability/logging.py): prometheus_client reads it at import.
     os.environ[ENV_NAME] = str(directory)  # noqa: TID251
     logger.info("metrics shared by workers through %s", directory)
     return settings.model_copy(update={"prometheus_multiproc_dir": directory})

@@ -1,8 +1,11 @@
 """Function tools that count and time their calls (`chatkit_tool_calls_total`, `..._duration`).
 
-A tool "errors" when its function raises. The SDK then tells the model the tool failed instead
-of failing the run, so the wrapper sees either the exception (tools without a failure handler)
-or the SDK's note that its default failure message answered the call.
+A tool "errors" when its function raises. Tools declare `report_tool_failure` as their
+`failure_error_function` (the Agents SDK's public hook): the SDK calls it with the exception,
+it tells the model the tool failed (the SDK's default message) and marks the call so that the
+metering wrapper counts it as an error. A tool declared with `failure_error_function=None`
+raises through the wrapper, which counts that too. A tool left on the SDK's implicit default
+handler would be counted as ok: declare the handler on every tool.
 """
 
 from __future__ import annotations
@@ -13,14 +16,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agents import FunctionTool
+from agents import FunctionTool, RunContextWrapper, default_tool_error_function
 from agents.tool_context import ToolContext
 
 from service.observability.metrics import Metrics
 
-# Set on the call's ToolContext when the SDK's default failure formatter produced the result;
-# the SDK reads and clears it after the call returns (agents 0.24, tool.py). A test guards it.
-_SDK_DEFAULT_FAILURE_FLAG = "_function_tool_default_failure_handled"
+# id() of the context of each metered call in progress -> whether its function raised. The SDK
+# passes the same context object to the wrapper and to the failure handler, and a context lives
+# for one call only.
+_calls_in_progress: dict[int, bool] = {}
+
+
+def report_tool_failure(ctx: RunContextWrapper[Any], error: Exception) -> str:
+    """`failure_error_function` for our tools: marks the call failed, answers the SDK's default
+    message (which keeps the exception's text away from the model)."""
+    if id(ctx) in _calls_in_progress:
+        _calls_in_progress[id(ctx)] = True
+    return default_tool_error_function(ctx, error)
 
 
 def metered_tools(tools: Sequence[FunctionTool], metrics: Metrics) -> list[FunctionTool]:
@@ -35,6 +47,7 @@ def metered_tool(tool: FunctionTool, metrics: Metrics) -> FunctionTool:
     # The SDK reads this signature: a `ToolContext` first parameter gets the full tool context.
     async def timed_invoke(ctx: ToolContext[Any], arguments: str) -> Any:
         started = time.perf_counter()
+        _calls_in_progress[id(ctx)] = False
         try:
             result = await invoke(ctx, arguments)
         except asyncio.CancelledError:
@@ -43,8 +56,9 @@ def metered_tool(tool: FunctionTool, metrics: Metrics) -> FunctionTool:
             duration.observe(time.perf_counter() - started)
             calls.labels(tool.name, "error").inc()
             raise
+        finally:
+            failed = _calls_in_progress.pop(id(ctx), False)
         duration.observe(time.perf_counter() - started)
-        failed = bool(getattr(ctx, _SDK_DEFAULT_FAILURE_FLAG, False))
         calls.labels(tool.name, "error" if failed else "ok").inc()
         return result
 

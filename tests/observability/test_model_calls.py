@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from agents import Model, ModelResponse, ModelSettings, ModelTracing, Usage
+from agents import (
+    Model,
+    ModelResponse,
+    ModelSettings,
+    ModelTracing,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    Usage,
+)
 from openai.types.responses import Response, ResponseUsage
 
 from service.observability.metrics import Metrics
@@ -210,3 +218,13 @@ def _error_labels(kind: str) -> dict[str, str]:
         "gen_ai_request_model": "gemini-test",
         "error_type": kind,
     }
+
+
+@pytest.mark.parametrize("model_class", [OpenAIResponsesModel, OpenAIChatCompletionsModel])
+def test_the_wrapped_models_need_no_run_end_cleanup(model_class: type[Model]) -> None:
+    """MeteredModel forwards only public methods. The SDK also calls a private per-run cleanup
+    hook on each model; the models we wrap keep the no-op default, so nothing is lost by not
+    forwarding it. Should an SDK release give them a real cleanup, this fails: forward it then."""
+    hook = "_cleanup_on_run_end"
+    assert getattr(model_class, hook) is getattr(Model, hook)
+    assert getattr(MeteredModel, hook) is getattr(Model, hook)

@@ -7,11 +7,11 @@ from agents import Agent, RunConfig, RunContextWrapper, Runner, function_tool
 from service.agents.context import ToolContext
 from service.agents.tools import DEFAULT_TOOLS
 from service.observability.metrics import Metrics
-from service.observability.tool_calls import metered_tools
+from service.observability.tool_calls import metered_tools, report_tool_failure
 from tests.observability.scripted_model import ScriptedModel, message, tool_call
 
 
-@function_tool
+@function_tool(failure_error_function=report_tool_failure)
 async def lookup_order(ctx: RunContextWrapper[ToolContext], order_id: str) -> str:
     """Find an order (test tool that fails for unknown orders).
 
@@ -62,6 +62,20 @@ async def test_a_tool_that_raises_is_an_error_and_the_model_is_told() -> None:
     assert "An error occurred while running the tool" in str(model.inputs[1])  # model is told
     assert calls(metrics, "lookup_order", "error") == 1
     assert calls(metrics, "lookup_order", "ok") is None
+
+
+async def test_an_unmetered_tool_with_the_handler_still_tells_the_model() -> None:
+    model = ScriptedModel(tool_call("lookup_order", '{"order_id": "7"}'), message("Not found."))
+    agent = Agent[ToolContext](name="test", model=model, tools=[lookup_order])
+    result = await Runner.run(
+        agent,
+        "where?",
+        context=ToolContext("ann", "acme"),
+        run_config=RunConfig(tracing_disabled=True),
+    )
+    assert result.final_output == "Not found."
+    assert "An error occurred while running the tool" in str(model.inputs[1])
+    assert "no order 7" not in str(model.inputs[1])  # the exception's text stays private
 
 
 async def test_counts_follow_each_tool_separately() -> None:

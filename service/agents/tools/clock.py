@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from agents import RunContextWrapper, function_tool
 
 from service.agents.context import ToolContext
+from service.observability.tool_calls import report_tool_failure
 
 
-@function_tool
+@function_tool(failure_error_function=report_tool_failure)
 async def current_datetime(ctx: RunContextWrapper[ToolContext], timezone: str = "UTC") -> str:
     """Return the current date and time.
 
