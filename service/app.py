@@ -6,45 +6,37 @@ import logging
 from dataclasses import replace
 
 from agents import set_tracing_disabled
-from chatkit.store import NotFoundError
-from quart import Quart, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from quart import Quart, Response
 
 from service import __version__
-from service.agents.errors import describe_model_failure
 from service.agents.factory import ModelHandle, create_model
 from service.agents.support_agent import build_support_agent
 from service.agents.titles import TitleWriter
 from service.agents.tools import DEFAULT_TOOLS
-from service.auth import AuthenticationError, create_authenticator
-from service.chatkit.errors import ClientError
-from service.chatkit.routes import chatkit_blueprint
+from service.auth import create_authenticator
+from service.chatkit.failures import FailureTable, error_response, log_failure
+from service.chatkit.outcomes import OutcomeRecorder
+from service.chatkit.routes import StreamSettings, chatkit_blueprint
 from service.chatkit.server import ChatServer
 from service.chatkit.store import create_store
-from service.chatkit.store.base import StoreUnavailableError
 from service.chatkit.store.startup import StoreStartup
-from service.chatkit.streaming import RelayOptions
 from service.health import health_blueprint
 from service.lifecycle import Lifecycle
 from service.observability.http import observe_requests
 from service.observability.metrics import Metrics
 from service.observability.metrics_route import metrics_blueprint
 from service.observability.model_calls import MeteredModel
+from service.observability.redaction import Redactor
 from service.observability.store_calls import meter_store
 from service.observability.tool_calls import metered_tools
 from service.playground import playground_blueprint
 from service.settings import Settings
+from service.warmup import warm_up
 
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    return response
-
-
-def metered_model(handle: ModelHandle, metrics: Metrics) -> ModelHandle:
+def metered_model(handle: ModelHandle, metrics: Metrics, failures: FailureTable) -> ModelHandle:
     if handle.model is None:
         return handle
     model = MeteredModel(
@@ -52,7 +44,7 @@ def metered_model(handle: ModelHandle, metrics: Metrics) -> ModelHandle:
         metrics,
         provider=handle.system,
         model=handle.name,
-        classify_failure=lambda exc: describe_model_failure(exc, handle).kind,
+        classify_failure=lambda exc: failures.classify(exc).error_type,
     )
     return replace(handle, model=model)
 
@@ -64,7 +56,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     metrics = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
 
     store = meter_store(create_store(settings), metrics)
-    model = metered_model(create_model(settings), metrics)
+    model = create_model(settings)
+    failures = FailureTable(model)
+    model = metered_model(model, metrics, failures)
     metrics.build_info.labels(__version__, model.system, model.name).set(1)
     lifecycle.on_drain(lambda: metrics.draining.set(1))
     if model.unavailable_reason:
@@ -79,6 +73,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
         )
         if model.model is not None
         else None,
+        failures=failures,
         titles=TitleWriter(model, timeout=settings.title_timeout_seconds)
         if settings.title_generation
         else None,
@@ -89,11 +84,17 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.register_blueprint(health_blueprint({"store": store.ping}, lifecycle))
-    relay_options = RelayOptions(metrics, lifecycle, settings.heartbeat_interval_seconds)
-    app.register_blueprint(chatkit_blueprint(server, create_authenticator(settings), relay_options))
+    app.register_blueprint(
+        chatkit_blueprint(
+            server,
+            create_authenticator(settings),
+            OutcomeRecorder(metrics, failures),
+            StreamSettings(lifecycle, settings.heartbeat_interval_seconds),
+        )
+    )
     if settings.metrics_enabled:
         app.register_blueprint(metrics_blueprint(metrics, port=settings.metrics_port))
-    observe_requests(app, metrics)
+    observe_requests(app, metrics, Redactor.for_settings(settings))
     if settings.playground_on:
         app.register_blueprint(playground_blueprint(settings))
 
@@ -107,39 +108,19 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     async def open_store() -> None:
         await startup.start()  # an unreachable database: not ready, retried in the background
 
+    @app.before_serving
+    async def warm_up_first_turn() -> None:
+        await warm_up(model.api, DEFAULT_TOOLS)  # lazy validators built now; provider not called
+
     @app.after_serving
     async def close_store() -> None:
         await startup.stop()
 
-    @app.errorhandler(StoreUnavailableError)
-    async def store_unavailable(error: StoreUnavailableError) -> Response:
-        logger.warning("request failed, database unavailable: %s", error)
-        response = error_response(
-            503, "store_unavailable", "The database is unavailable. Try again in a moment."
-        )
-        response.headers["Retry-After"] = "2"
-        return response
-
-    @app.errorhandler(ClientError)
-    async def client_error(error: ClientError) -> Response:
-        return error_response(error.status, error.code, error.message)
-
-    @app.errorhandler(NotFoundError)
-    async def not_found(error: NotFoundError) -> Response:
-        return error_response(404, "not_found", str(error) or "not found")
-
-    @app.errorhandler(AuthenticationError)
-    async def unauthenticated(error: AuthenticationError) -> Response:
-        return error_response(401, "unauthenticated", str(error))
-
-    @app.errorhandler(HTTPException)
-    async def http_error(error: HTTPException) -> Response:
-        code = (error.name or "error").lower().replace(" ", "_")
-        return error_response(error.code or 500, code, error.description or error.name)
-
     @app.errorhandler(Exception)
-    async def unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error", exc_info=error)
-        return error_response(500, "internal_error", "internal server error")
+    async def failed(error: Exception) -> Response:
+        """Failures outside the ChatKit route (an unknown URL, a wrong method, ...)."""
+        failure = failures.classify(error)
+        log_failure(failure, error)
+        return error_response(failure)
 
     return app

@@ -1,8 +1,13 @@
-"""Turns a failed model call into a message a person can act on, without secrets."""
+"""What a failed model call means for the person in the chat, without the provider's own text.
+
+Provider error bodies can quote the credential (gateways echo keys and headers, with or without
+their prefix, in any casing), so no provider text ever reaches a user-facing message: users get
+a classified message, and the provider's explanation goes to the server's log only, where the
+log redactor checks it against every configured secret.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import httpx2
@@ -10,9 +15,6 @@ import openai
 from agents import MaxTurnsExceeded, ModelBehaviorError
 
 from service.agents.factory import ModelHandle
-
-# Provider messages can quote parts of keys ("Incorrect API key provided: sk-ab***yz").
-_SECRET_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-*]{4,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +27,15 @@ class ModelFailure:
     status: int | None = None
 
 
-def not_configured(handle: ModelHandle) -> ModelFailure:
-    return ModelFailure("not_configured", handle.unavailable_reason or "", retryable=False)
+class ModelNotConfigured(Exception):
+    """The model cannot be used (no key, say): every turn answers with the reason."""
 
 
-def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFailure:
+def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFailure | None:
+    """The failure of a model call, or None when `exc` is not about the model."""
     provider = f"The model provider ({handle.provider})"
+    if isinstance(exc, ModelNotConfigured):
+        return ModelFailure("not_configured", str(exc), retryable=False)
     if isinstance(exc, openai.APITimeoutError):
         return ModelFailure(
             "timeout",
@@ -54,7 +59,7 @@ def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFail
             retryable=True,
         )
     if isinstance(exc, openai.APIStatusError):
-        return _describe_status(exc, handle, provider)
+        return _describe_status(exc.status_code, handle, provider)
     if isinstance(exc, MaxTurnsExceeded):
         return ModelFailure(
             "max_turns",
@@ -67,17 +72,10 @@ def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFail
             f"{provider} returned a response the assistant could not use. Try again.",
             retryable=True,
         )
-    return ModelFailure(
-        "internal",
-        "The assistant failed to answer because of an internal error. Try again.",
-        retryable=True,
-    )
+    return None
 
 
-def _describe_status(
-    exc: openai.APIStatusError, handle: ModelHandle, provider: str
-) -> ModelFailure:
-    status = exc.status_code
+def _describe_status(status: int, handle: ModelHandle, provider: str) -> ModelFailure:
     if status == 401:
         return ModelFailure(
             "auth",
@@ -116,24 +114,24 @@ def _describe_status(
             retryable=True,
             status=status,
         )
-    detail = _scrub(_provider_message(exc))
     return ModelFailure(
         "bad_request",
-        f"{provider} rejected the request (HTTP {status})" + (f": {detail}" if detail else "."),
+        f"{provider} rejected the request (HTTP {status}). The server's log has the provider's "
+        "explanation.",
         retryable=False,
         status=status,
     )
 
 
-def _provider_message(exc: openai.APIStatusError) -> str:
+def provider_explanation(exc: BaseException, limit: int = 500) -> str:
+    """The provider's own error text, for the log only (it may quote secrets: the log redacts)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return ""
     body = exc.body
+    text = ""
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return ""
-
-
-def _scrub(text: str, limit: int = 300) -> str:
-    text = _SECRET_LIKE.sub("[redacted]", " ".join(text.split()))
+            text = str(error["message"])
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

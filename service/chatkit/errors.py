@@ -1,9 +1,11 @@
-"""Client mistakes as exceptions that carry their HTTP status and a one-line reason."""
+"""Our own request failures; `service.chatkit.failures` says how each one is answered."""
 
 from __future__ import annotations
 
 
 class ClientError(Exception):
+    """A client mistake, answered with `status` and a one-line reason."""
+
     status = 400
     code = "invalid_request"
 
@@ -32,3 +34,7 @@ class ConversationBusy(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ServerDraining(Exception):
+    """The server is shutting down and takes no new streams."""

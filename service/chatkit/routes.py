@@ -4,85 +4,109 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import replace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
 
-from chatkit.server import NonStreamingResult
+from chatkit.server import NonStreamingResult, StreamingResult
 from chatkit.types import is_streaming_req
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, request
 from quart.typing import ResponseReturnValue
 
 from service.auth import Authenticator
-from service.chatkit.outcomes import (
-    CANCELLED,
-    OK,
-    REJECTED,
-    TYPE_INVALID,
-    TYPE_UNKNOWN,
-    classify_failure,
-    report_request,
-)
+from service.chatkit.errors import ConversationBusy, ServerDraining
+from service.chatkit.failures import error_response
+from service.chatkit.outcomes import TYPE_INVALID, TYPE_UNKNOWN, OutcomeRecorder
 from service.chatkit.requests import parse_chatkit_request
 from service.chatkit.server import ChatServer
-from service.chatkit.streaming import SSE_HEADERS, RelayOptions, StreamRelay
-from service.observability.context import current_request, user_hash
+from service.chatkit.streaming import SSE_HEADERS, StreamRelay
+from service.lifecycle import Lifecycle
+from service.observability.context import RequestLog, current_request, user_hash
+from service.request_context import Turn
 
-DRAINING_MESSAGE = "This server is shutting down; send the message again in a moment."
 
-
-def draining_response() -> Response:
-    response = jsonify({"error": {"code": "draining", "message": DRAINING_MESSAGE}})
-    response.status_code = 503
-    response.headers["Retry-After"] = "1"
-    return response
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    lifecycle: Lifecycle
+    heartbeat_seconds: float
 
 
 def chatkit_blueprint(
-    server: ChatServer, authenticate: Authenticator, relay_options: RelayOptions
+    server: ChatServer,
+    authenticate: Authenticator,
+    recorder: OutcomeRecorder,
+    streams: StreamSettings,
 ) -> Blueprint:
     blueprint = Blueprint("chatkit", __name__)
-    metrics = relay_options.metrics
 
     @blueprint.post("/chatkit/api")
     async def chatkit_api() -> ResponseReturnValue:
         started = time.perf_counter()
         log = current_request()
         request_type = TYPE_UNKNOWN
-
-        def report(outcome: str, error_type: str = "") -> None:
-            report_request(
-                metrics, request_type, outcome, error_type, time.perf_counter() - started
-            )
-
+        turn: Turn | None = None
         try:
             context = await authenticate(request)
             if log is not None:
-                context = replace(context, request_id=log.request_id)
                 log.tenant_id = context.tenant_id
                 log.user_hash = user_hash(context.user_id)
             request_type = TYPE_INVALID
             body = await request.get_data(cache=False, as_text=False, parse_form_data=False)
-            parsed = parse_chatkit_request(body if isinstance(body, bytes) else body.encode())
+            body = body if isinstance(body, bytes) else body.encode()
+            parsed = parse_chatkit_request(body)
             request_type = parsed.type
+            thread_id = getattr(parsed.params, "thread_id", None)
             if log is not None:
                 log.request_type = parsed.type
-                log.thread_id = getattr(parsed.params, "thread_id", None)
-            if is_streaming_req(parsed) and relay_options.lifecycle.draining:
-                report(REJECTED, "draining")
-                return draining_response()
-            result = await server.handle(parsed, context)
-            if isinstance(result, NonStreamingResult):
-                report(OK)
+                log.thread_id = thread_id
+            if not is_streaming_req(parsed):
+                result = await server.handle(parsed, body, context)
+                assert isinstance(result, NonStreamingResult)
+                recorder.answered(request_type, started)
                 return Response(result.json, content_type="application/json")
-            relay = StreamRelay(result, request_type=request_type, options=relay_options)
-            await relay.start()
+            if streams.lifecycle.draining:
+                raise ServerDraining()
+            turn = new_turn(request_type, thread_id, log)
+            context = replace(context, turn=turn)
+            source = await server.handle(parsed, body, context)
+            assert isinstance(source, StreamingResult)
         except asyncio.CancelledError:  # the client left before the answer began
-            report(CANCELLED)
+            recorder.cancelled(request_type, started)
             raise
         except Exception as exc:
-            report(*classify_failure(exc, log))
-            raise
-        response = Response(relay.events(), headers=SSE_HEADERS)
-        response.timeout = None  # Quart would otherwise cut the stream at 60 s, silently.
-        return response
+            return error_response(recorder.failed(request_type, exc, started))
+        relay = StreamRelay(
+            source,
+            observer=recorder.stream(turn),
+            lifecycle=streams.lifecycle,
+            heartbeat_seconds=streams.heartbeat_seconds,
+        )
+        try:
+            await relay.start()
+        except ConversationBusy as busy:  # the client expects a stream: answer in one
+            return sse_response(_single(recorder.error_event(busy)))
+        except Exception as exc:
+            return error_response(recorder.failures.classify(exc))
+        return sse_response(relay.events())
 
     return blueprint
+
+
+def new_turn(request_type: str, thread_id: str | None, log: RequestLog | None) -> Turn:
+    turn = Turn(
+        request_type=request_type,
+        request_id=log.request_id if log is not None else "",
+        thread_id=thread_id,
+    )
+    if log is not None:
+        turn.on_thread(lambda thread_id: setattr(log, "thread_id", thread_id))
+    return turn
+
+
+def sse_response(events: AsyncIterator[bytes]) -> Response:
+    response = Response(events, headers=SSE_HEADERS)
+    response.timeout = None  # Quart would otherwise cut the stream at 60 s, silently.
+    return response
+
+
+async def _single(event: bytes) -> AsyncIterator[bytes]:
+    yield event

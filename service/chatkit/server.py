@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextvars import ContextVar
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
-from agents import Agent, Runner, RunResultStreaming
+from agents import Agent, Runner
 from chatkit.actions import Action
 from chatkit.agents import AgentContext, stream_agent_response
 from chatkit.errors import CustomStreamError
@@ -41,44 +40,23 @@ from chatkit.types import (
     UserMessageItem,
     UserMessageTextContent,
     WidgetItem,
-    is_streaming_req,
 )
 
 from service.agents.context import ToolContext
-from service.agents.errors import ModelFailure, describe_model_failure, not_configured
+from service.agents.errors import ModelNotConfigured, provider_explanation
 from service.agents.factory import ModelHandle
 from service.agents.titles import TitleWriter, fallback_title
 from service.chatkit.converter import HistoryConverter
 from service.chatkit.errors import FeatureNotEnabled, InvalidRequest
+from service.chatkit.failures import Failure, FailureTable
 from service.chatkit.ids import rewrite_fake_ids
-from service.chatkit.requests import parse_chatkit_request
 from service.chatkit.store.base import ChatStore
-from service.observability.context import note_error_type
-from service.request_context import RequestContext
+from service.request_context import RequestContext, Turn
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 MAX_TITLE_LENGTH = 200
-
-
-class _Turn:
-    """What a running turn must stop when the client goes away."""
-
-    def __init__(self) -> None:
-        self.run: RunResultStreaming | None = None
-        self.title: asyncio.Task[str] | None = None
-
-    def cancel(self) -> None:
-        if self.run is not None and not self.run.is_complete:
-            self.run.cancel()
-        if self.title is not None:
-            self.title.cancel()
-
-
-# The turn of the task running the stream: `respond` and `handle_stream_cancelled` run in the
-# same task, and the cancellation can land in either (in the SDK's store writes, say).
-_current_turn: ContextVar[_Turn | None] = ContextVar("current_turn", default=None)
 
 
 def user_text(item: UserMessageItem) -> str:
@@ -95,6 +73,7 @@ class ChatServer(ChatKitServer[RequestContext]):
         model: ModelHandle,
         agent: Agent[ToolContext] | None,
         *,
+        failures: FailureTable,
         titles: TitleWriter | None,
         history_limit: int,
         max_turns: int,
@@ -104,6 +83,7 @@ class ChatServer(ChatKitServer[RequestContext]):
         self.store: ChatStore = store
         self.model = model
         self.agent = agent
+        self.failures = failures
         self.titles = titles
         self.history_limit = history_limit
         self.max_turns = max_turns
@@ -111,27 +91,20 @@ class ChatServer(ChatKitServer[RequestContext]):
 
     # --- requests ----------------------------------------------------------------------------
 
-    async def process(
-        self, request: str | bytes | bytearray, context: RequestContext
-    ) -> StreamingResult | NonStreamingResult:
-        raw = request.encode() if isinstance(request, str) else bytes(request)
-        return await self.handle(parse_chatkit_request(raw), context)
-
     async def handle(
-        self, request: ChatKitReq, context: RequestContext
+        self, request: ChatKitReq, body: bytes, context: RequestContext
     ) -> StreamingResult | NonStreamingResult:
-        """Answer a parsed request after checking what the SDK would only fail on mid-stream."""
+        """Answer a request (`body`, already parsed as `request`) after checking what the SDK
+        would only fail on mid-stream; one turn at a time on a thread."""
         await self._check(request, context)
-        if is_streaming_req(request):
-            source = self._process_streaming(request, context)
-            thread_id = getattr(request.params, "thread_id", None)
-            if thread_id is not None:
-                source = self._one_turn_at_a_time(thread_id, context, source)
-            return StreamingResult(source)
-        return NonStreamingResult(await self._process_non_streaming(request, context))
+        result = await self.process(body, context)
+        thread_id = getattr(request.params, "thread_id", None)
+        if isinstance(result, StreamingResult) and thread_id is not None:
+            return StreamingResult(self._one_turn_at_a_time(thread_id, context, result))
+        return result
 
     async def _one_turn_at_a_time(
-        self, thread_id: str, context: RequestContext, source: AsyncIterator[bytes]
+        self, thread_id: str, context: RequestContext, source: AsyncIterable[bytes]
     ) -> AsyncGenerator[bytes, None]:
         async with self.store.turn_lock(thread_id, context):
             async for chunk in source:
@@ -207,71 +180,69 @@ class ChatServer(ChatKitServer[RequestContext]):
         input_user_message: UserMessageItem | None,
         context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
-        turn = _Turn()
-        _current_turn.set(turn)
+        turn = context.turn or Turn(request_type="respond", request_id="")
+        turn.set_thread(thread.id)
         wants_title = thread.title is None and input_user_message is not None
         first_text = user_text(input_user_message) if input_user_message else ""
+        title: asyncio.Task[str] | None = None
         try:
             if self.agent is None:
-                raise _TurnFailed(not_configured(self.model))
+                raise ModelNotConfigured(self.model.unavailable_reason or "")
             if wants_title and self.titles is not None:
-                turn.title = asyncio.create_task(self.titles.title_for(first_text))
+                title = asyncio.create_task(self.titles.title_for(first_text))
+                turn.on_cancel(title.cancel)
             agent_context = AgentContext[RequestContext](
                 thread=thread, store=self.store, request_context=context
             )
-            turn.run = Runner.run_streamed(
+            run = Runner.run_streamed(
                 self.agent,
                 await self._history(thread, context),
                 context=self._tool_context(agent_context, context),
                 max_turns=self.max_turns,
             )
-            events = stream_agent_response(agent_context, turn.run)
+            turn.on_cancel(lambda: None if run.is_complete else run.cancel())
+            events = stream_agent_response(agent_context, run)
 
             def new_message_id() -> str:
                 return self.store.generate_item_id("message", thread, context)
 
             async for event in rewrite_fake_ids(events, new_message_id):
                 yield event
-        except _TurnFailed as failed:
-            self._fail(thread, wants_title, first_text, failed.failure)
         except (asyncio.CancelledError, GeneratorExit):
-            turn.cancel()
-            raise
-        except CustomStreamError:  # already says what happened (the store is down, say)
             turn.cancel()
             raise
         except Exception as exc:
             turn.cancel()
-            failure = describe_model_failure(exc, self.model)
-            if failure.kind == "internal":
-                logger.exception("turn failed")
-            self._fail(thread, wants_title, first_text, failure)
-        finally:
-            _current_turn.set(None)
+            turn.fail(exc)
+            failure = self.failures.classify(exc)
+            if wants_title:
+                thread.title = fallback_title(first_text)
+            self._log_failure(failure, exc)
+            raise CustomStreamError(failure.message, allow_retry=failure.retryable) from exc
         if wants_title:
-            thread.title = await self._title(turn, first_text)
+            thread.title = await self._title(title, first_text)
 
-    def _fail(
-        self, thread: ThreadMetadata, wants_title: bool, first_text: str, failure: ModelFailure
-    ) -> None:
+    @staticmethod
+    def _log_failure(failure: Failure, exc: BaseException) -> None:
+        if not failure.expected:
+            logger.error("turn failed", exc_info=exc)
+            return
+        explanation = provider_explanation(exc)
         logger.warning(
-            "model call failed: %s (status %s)",
-            failure.kind,
-            failure.status,
-            extra={"error_type": failure.kind},
+            "turn failed: %s%s",
+            failure.error_type,
+            f" (provider said: {explanation})" if explanation else "",
+            extra={"error_type": failure.error_type},
         )
-        note_error_type(failure.kind)  # the stream's outcome in metrics and logs
-        if wants_title:
-            thread.title = fallback_title(first_text)
-        raise CustomStreamError(failure.message, allow_retry=failure.retryable)
 
-    async def _title(self, turn: _Turn, first_text: str) -> str:
-        if turn.title is None:
+    @staticmethod
+    async def _title(title: asyncio.Task[str] | None, first_text: str) -> str:
+        if title is None:
             return fallback_title(first_text)
         try:
-            return await turn.title
+            return await title
         except asyncio.CancelledError:
-            turn.title.cancel()
+            title.cancel()
             raise
 
     async def _history(self, thread: ThreadMetadata, context: RequestContext) -> list[Any]:
@@ -302,9 +273,8 @@ class ChatServer(ChatKitServer[RequestContext]):
         pending_items: list[ThreadItem],
         context: RequestContext,
     ) -> None:
-        turn = _current_turn.get()
-        if turn is not None:
-            turn.cancel()
+        if context.turn is not None:
+            context.turn.cancel()
         await super().handle_stream_cancelled(thread, pending_items, context)
 
     async def add_feedback(
@@ -323,7 +293,7 @@ class ChatServer(ChatKitServer[RequestContext]):
         sender: WidgetItem | None,
         context: RequestContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
-        return _fail_action(action)
+        return _fail_action(action, context)
 
     async def sync_action(
         self,
@@ -335,18 +305,17 @@ class ChatServer(ChatKitServer[RequestContext]):
         raise InvalidRequest(_no_action_handler(action))
 
 
-class _TurnFailed(Exception):
-    def __init__(self, failure: ModelFailure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-
-
 def _no_action_handler(action: Action[str, Any]) -> str:
     return f"this server has no handler for the action {action.type!r}"
 
 
-async def _fail_action(action: Action[str, Any]) -> AsyncIterator[ThreadStreamEvent]:
-    raise CustomStreamError(_no_action_handler(action).capitalize() + ".", allow_retry=False)
+async def _fail_action(
+    action: Action[str, Any], context: RequestContext
+) -> AsyncIterator[ThreadStreamEvent]:
+    error = CustomStreamError(_no_action_handler(action).capitalize() + ".", allow_retry=False)
+    if context.turn is not None:
+        context.turn.fail(error)
+    raise error
     yield  # pragma: no cover  (makes this an async generator)
 
 

@@ -1,4 +1,4 @@
-"""Relays a ChatKit SSE stream to the client from a task of its own.
+"""Relays a ChatKit SSE stream to the client from a task of its own: transport only.
 
 Why a task: when the client disconnects, the framework either cancels the request task or
 closes the body generator with `GeneratorExit`, depending on where it was waiting. The SDK only
@@ -7,39 +7,21 @@ its own code. Running the SDK's generator in a separate task, which never awaits
 the SDK, makes every disconnect arrive there as a `CancelledError`.
 
 The relay also waits for the first event before the HTTP status is chosen, so errors raised
-before the stream starts (an unknown thread, say) become proper 4xx answers.
-
-While the stream is open the relay sends a heartbeat comment whenever no event has come for a
-while (idle-timeout proxies), counts the stream as in flight, ends it with a retry notice when a
-shutdown drain runs out of time, and records how it ended when it does.
+before the stream starts (an unknown thread, say) become proper 4xx answers. While the stream is
+open it sends a heartbeat comment whenever no event has come for a while (idle-timeout
+proxies), and ends the stream with a retry notice when a shutdown drain runs out of time. How
+the stream ended is handed to the `StreamObserver` it is given; the relay keeps no books.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
-import logging
-import time
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from typing import Protocol
 
-from chatkit.errors import CustomStreamError
-from chatkit.store import NotFoundError
-
-from service.chatkit.errors import ConversationBusy
-from service.chatkit.outcomes import (
-    CANCELLED,
-    COMPLETED,
-    ERROR,
-    REJECTED,
-    report_request,
-    server_failure,
-)
 from service.lifecycle import Lifecycle
-from service.observability.context import current_request
-from service.observability.metrics import Metrics
-
-logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -51,8 +33,23 @@ DRAIN_NOTICE = (
     "The server is restarting and stopped this answer. Send your message again to continue."
 )
 
-_ERROR_EVENT = b'data: {"type":"error"'
-_THREAD_CREATED_EVENT = b'data: {"type":"thread.created"'
+
+class Ending(enum.Enum):
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    """The client left (or the request task was cancelled)."""
+    INTERRUPTED = "interrupted"
+    """A shutdown drain ran out of time."""
+    FAILED = "failed"
+    """The source raised after the stream had begun."""
+
+
+class StreamObserver(Protocol):
+    def error_event(self, error: BaseException) -> bytes:
+        """The SSE error event that ends a stream whose source raised `error`."""
+
+    def ended(self, ending: Ending, error: BaseException | None) -> None:
+        """Called once, when the stream is over (or failed to start); `error` with `FAILED`."""
 
 
 class _End:
@@ -72,60 +69,41 @@ def sse_error(message: str, *, allow_retry: bool) -> bytes:
     return b"data: " + json.dumps(event).encode() + b"\n\n"
 
 
-def _thread_id(thread_created: bytes) -> str | None:
-    try:
-        return str(json.loads(thread_created[len(b"data: ") :])["thread"]["id"])
-    except (ValueError, KeyError, TypeError):
-        return None  # only a log field: never worth failing the stream for
-
-
-def describe_stream_failure(exc: BaseException) -> tuple[str, bool]:
-    if isinstance(exc, NotFoundError):
-        return f"Not found: {exc}", False
-    if isinstance(exc, CustomStreamError):
-        return exc.message, exc.allow_retry
-    return "The server failed while answering. Try again.", True
-
-
-@dataclass(frozen=True, slots=True)
-class RelayOptions:
-    metrics: Metrics
-    lifecycle: Lifecycle
-    heartbeat_seconds: float
-
-
 class StreamRelay:
     def __init__(
-        self, source: AsyncIterable[bytes], *, request_type: str, options: RelayOptions
+        self,
+        source: AsyncIterable[bytes],
+        *,
+        observer: StreamObserver,
+        lifecycle: Lifecycle,
+        heartbeat_seconds: float,
     ) -> None:
         self._source = source
-        self._type = request_type
-        self._options = options
+        self._observer = observer
+        self._lifecycle = lifecycle
+        self._heartbeat_seconds = heartbeat_seconds
         # Unbounded on purpose: the pump must never wait on anything but the SDK (see above).
         self._queue: asyncio.Queue[bytes | BaseException | _End | _Interrupt] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._first: bytes = b""
-        self._started = time.perf_counter()
-        self._error_seen = False
-        self._rejection: str | None = None
         self._finished = False
 
     async def start(self) -> None:
-        """Run the source until its first event; raise what it raised before that."""
-        self._open()
+        """Run the source until its first event; raise what it raised before that.
+
+        When this raises, the stream is over: the observer has been told (`FAILED`, or
+        `CANCELLED` when the request itself was cancelled)."""
+        self._lifecycle.add_stream(self)
         self._task = asyncio.create_task(self._pump())
         try:
             first = await self._queue.get()
         except BaseException:
             await self.stop()
-            self._close()
+            self._finish(Ending.CANCELLED)
             raise
-        if isinstance(first, ConversationBusy):
-            self._rejection = "busy"
-            first = sse_error(first.message, allow_retry=True)
-        elif isinstance(first, BaseException):
+        if isinstance(first, BaseException):
             await self.stop()
-            self._close()
+            self._finish(Ending.FAILED, first)
             raise first
         if isinstance(first, _End | _Interrupt):
             self._queue.put_nowait(first)
@@ -149,60 +127,39 @@ class StreamRelay:
 
     async def events(self) -> AsyncIterator[bytes]:
         """The response body. Closing it early (client gone) cancels the source's task."""
-        outcome, error_type = CANCELLED, ""
+        ending, error = Ending.CANCELLED, None
         try:
             if self._first:
-                yield self._seen(self._first)
+                yield self._first
             while True:
                 item = await self._next()
                 if item is None:
                     yield HEARTBEAT
-                    continue
-                if isinstance(item, _End):
-                    outcome, error_type = self._ending()
+                elif isinstance(item, _End):
+                    ending = Ending.COMPLETED
                     return
-                if isinstance(item, _Interrupt):
+                elif isinstance(item, _Interrupt):
                     await self.stop()  # lets the SDK save the partial answer first
-                    outcome, error_type = ERROR, "draining"
+                    ending = Ending.INTERRUPTED
                     yield sse_error(DRAIN_NOTICE, allow_retry=True)
                     return
-                if isinstance(item, BaseException):
-                    message, allow_retry = describe_stream_failure(item)
-                    if isinstance(item, NotFoundError):
-                        outcome, error_type = ERROR, "not_found"
-                    else:
-                        logger.error("stream failed", exc_info=item)
-                        outcome, error_type = ERROR, server_failure(current_request())
-                    yield sse_error(message, allow_retry=allow_retry)
+                elif isinstance(item, BaseException):
+                    ending, error = Ending.FAILED, item
+                    yield self._observer.error_event(item)
                     return
-                yield self._seen(item)
+                else:
+                    yield item
         finally:
             await self.stop()
-            self._finish(outcome, error_type)
+            self._finish(ending, error)
 
     async def _next(self) -> bytes | BaseException | _End | _Interrupt | None:
         """The next queued item, or None when a heartbeat is due first."""
         try:
-            async with asyncio.timeout(self._options.heartbeat_seconds):
+            async with asyncio.timeout(self._heartbeat_seconds):
                 return await self._queue.get()
         except TimeoutError:
             return None
-
-    def _seen(self, chunk: bytes) -> bytes:
-        if chunk.startswith(_ERROR_EVENT):
-            self._error_seen = True
-        elif chunk.startswith(_THREAD_CREATED_EVENT):
-            request = current_request()
-            if request is not None:
-                request.thread_id = _thread_id(chunk)
-        return chunk
-
-    def _ending(self) -> tuple[str, str]:
-        if self._rejection is not None:
-            return REJECTED, self._rejection
-        if self._error_seen:
-            return ERROR, server_failure(current_request())
-        return COMPLETED, ""
 
     async def stop(self) -> None:
         task = self._task
@@ -211,22 +168,9 @@ class StreamRelay:
             # Let the SDK save the partial answer; our own cancellation must not cut that short.
             await asyncio.wait({task})
 
-    # --- bookkeeping -------------------------------------------------------------------------
-
-    def _open(self) -> None:
-        self._options.lifecycle.add_stream(self)
-        self._options.metrics.streams_in_flight.inc()
-
-    def _close(self) -> None:
-        self._options.lifecycle.remove_stream(self)
-        self._options.metrics.streams_in_flight.dec()
-
-    def _finish(self, outcome: str, error_type: str) -> None:
+    def _finish(self, ending: Ending, error: BaseException | None = None) -> None:
         if self._finished:
             return
         self._finished = True
-        self._close()
-        seconds = time.perf_counter() - self._started
-        metrics = self._options.metrics
-        metrics.stream_duration.labels(self._type, outcome).observe(seconds)
-        report_request(metrics, self._type, outcome, error_type, seconds)
+        self._lifecycle.remove_stream(self)
+        self._observer.ended(ending, error)

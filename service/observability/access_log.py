@@ -14,7 +14,7 @@ from typing import Any
 from hypercorn.logging import Logger
 from hypercorn.typing import ResponseSummary, WWWScope
 
-from service.observability.context import SCOPE_KEY, RequestLog
+from service.observability.context import SCOPE_KEY, RequestLog, cap_field, header
 
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: logged at DEBUG unless they fail."""
@@ -32,14 +32,14 @@ class AccessLogger(Logger):
         if status is None and log is not None:
             status = log.status
         method = str(scope.get("method", "GET"))
-        path = str(scope.get("path", ""))
+        path = cap_field(str(scope.get("path", "")))
         fields: dict[str, Any] = log.log_fields() if log is not None else {}
         fields.update(
             http_method=method,
             path=path,
             status=status,
             duration_ms=round(request_time * 1000, 1),
-            user_agent=_header(scope, b"user-agent"),
+            user_agent=cap_field(header(scope, b"user-agent") or "") or None,
         )
         quiet = path in QUIET_PATHS and status is not None and status < 400
         outcome = str(status) if response is not None else f"{status} (client closed)"
@@ -48,10 +48,3 @@ class AccessLogger(Logger):
             f"{method} {path} {outcome}",
             extra={key: value for key, value in fields.items() if value is not None},
         )
-
-
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")[:200]
-    return None

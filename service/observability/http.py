@@ -15,9 +15,11 @@ from service.observability.context import (
     accept_request_id,
     bind_request,
     current_request,
+    header,
     unbind_request,
 )
 from service.observability.metrics import Metrics
+from service.observability.redaction import Redactor
 
 REQUEST_ID_HEADER = b"x-request-id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -29,9 +31,10 @@ class RequestObserver:
     """ASGI middleware around the Quart app (outermost, so every task Quart starts inherits the
     request's context)."""
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Metrics, redactor: Redactor) -> None:
         self._app = app
         self._metrics = metrics
+        self._redactor = redactor
 
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
@@ -39,7 +42,10 @@ class RequestObserver:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        log = RequestLog(request_id=accept_request_id(_header(scope, REQUEST_ID_HEADER)))
+        request_id_header = header(scope, REQUEST_ID_HEADER)
+        log = RequestLog(
+            request_id=accept_request_id(request_id_header, self._redactor.hides_part_of)
+        )
         cast(dict[str, Any], scope)[SCOPE_KEY] = log
         request_id = log.request_id.encode()
 
@@ -72,16 +78,9 @@ class RequestObserver:
             )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in cast(dict[str, Any], scope).get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def observe_requests(app: Quart, metrics: Metrics) -> None:
+def observe_requests(app: Quart, metrics: Metrics, redactor: Redactor) -> None:
     """Install the middleware and the hook that names each request's URL rule."""
-    app.asgi_app = RequestObserver(app.asgi_app, metrics)  # type: ignore[method-assign]
+    app.asgi_app = RequestObserver(app.asgi_app, metrics, redactor)  # type: ignore[method-assign]
 
     @app.before_request
     async def note_route() -> None:

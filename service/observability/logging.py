@@ -8,19 +8,16 @@ prompts, completions or stored items are held at INFO unless `LOG_PROMPTS` is on
 
 from __future__ import annotations
 
-import json
 import logging
-import re
+import os
 import sys
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from pydantic import SecretStr
 from pythonjsonlogger.json import JsonFormatter
 
 from service.observability.context import current_request
+from service.observability.redaction import Redactor
 from service.settings import Settings
 
 LOG_FIELDS: tuple[str, ...] = (
@@ -50,29 +47,6 @@ PROMPT_BEARING_LOGGERS: tuple[str, ...] = (
     "asyncpg",
     "psycopg",
 )
-
-_SECRET_PATTERNS = (
-    r"sk-[A-Za-z0-9_\-]{8,}",
-    r"AIza[0-9A-Za-z_\-]{10,}",
-    r"(?i:bearer)\s+[A-Za-z0-9._~+/\-]{8,}=*",
-)
-REDACTED = "[redacted]"
-
-
-class Redactor:
-    """Replaces key-like strings and the configured secrets in a finished log line."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        literals: set[str] = set()
-        for secret in secrets:
-            if len(secret) >= 6:
-                literals.add(secret)
-                literals.add(json.dumps(secret)[1:-1])  # as it appears inside a JSON string
-        alternatives = [re.escape(s) for s in sorted(literals, key=len, reverse=True)]
-        self._pattern = re.compile("|".join([*alternatives, *_SECRET_PATTERNS]))
-
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text)
 
 
 class RequestFieldsFilter(logging.Filter):
@@ -136,7 +110,7 @@ class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(settings: Settings) -> None:
-    redact = Redactor(settings_secrets(settings))
+    redact = Redactor.for_settings(settings)
     handler = _ServiceHandler(sys.stdout)
     formatter: logging.Formatter = (
         JsonLineFormatter(redact) if settings.log_format == "json" else TextLineFormatter(redact)
@@ -156,28 +130,36 @@ def configure_logging(settings: Settings) -> None:
     for name in PROMPT_BEARING_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
     _agents_sdk_data_logging(settings.log_prompts)
+    _adopt_chatkit_logger(level)
     if settings.log_prompts:
         logging.getLogger(__name__).warning(
             "LOG_PROMPTS=true: debug logs may contain prompts, answers and tool data"
         )
 
 
+AGENTS_SDK_DATA_SWITCHES: tuple[str, ...] = (
+    "OPENAI_AGENTS_DONT_LOG_MODEL_DATA",
+    "OPENAI_AGENTS_DONT_LOG_TOOL_DATA",
+)
+"""The Agents SDK's documented switches for prompts, answers and tool data in its debug logs."""
+
+
 def _agents_sdk_data_logging(enabled: bool) -> None:
-    from agents import _debug  # the SDK's own switch; its env variables are read at import
+    # The SDK reads these once, when `agents` is first imported: the CLI and each worker configure
+    # logging before importing the app. Should `agents` already be loaded (tests, embedding), the
+    # logger levels above still keep its data-bearing debug lines out unless LOG_PROMPTS is on.
+    for name in AGENTS_SDK_DATA_SWITCHES:
+        os.environ[name] = "0" if enabled else "1"  # noqa: TID251 (a write, for the SDK)
 
-    _debug.DONT_LOG_MODEL_DATA = not enabled
-    _debug.DONT_LOG_TOOL_DATA = not enabled
 
+def _adopt_chatkit_logger(level: int) -> None:
+    # With LOG_LEVEL set, chatkit gives its logger a stderr handler of its own when first
+    # imported: plain lines that bypass our format and the redactor (its error lines can quote a
+    # provider's answer). Import it now and send its records through our handler instead, from
+    # WARNING up: it logs every request at INFO, which our own request log line already says.
+    import chatkit.logger  # noqa: F401
 
-def settings_secrets(settings: Settings) -> list[str]:
-    """Every secret setting's value and URL password, so that no log line can show them."""
-    values: list[str] = []
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            values.append(value.get_secret_value())
-        elif name.endswith("_url") and isinstance(value, str):
-            password = urlsplit(value).password
-            if password:
-                values.append(password)
-    return values
+    sdk_logger = logging.getLogger("chatkit")
+    for handler in list(sdk_logger.handlers):
+        sdk_logger.removeHandler(handler)
+    sdk_logger.setLevel(max(level, logging.WARNING))

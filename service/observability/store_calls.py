@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from chatkit.store import NotFoundError
 from prometheus_client import Histogram
 
-from service.observability.context import note_store_failure
 from service.observability.metrics import Metrics
+from service.request_context import RequestContext
 
 STORE_OPERATIONS: tuple[str, ...] = (
     # the ChatKit Store contract
@@ -65,11 +65,19 @@ def _timed(
             return await method(*args, **kwargs)
         except NotFoundError:
             raise  # an answer, not a failure
-        except Exception:
-            note_store_failure()
+        except Exception as exc:
+            _turn_failed(exc, args, kwargs)
             raise
         finally:
             _inside_operation.reset(token)
             histogram.observe(time.perf_counter() - started)
 
     return timed
+
+
+def _turn_failed(exc: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Tell the streamed request's turn (on the context every store call takes) why it failed:
+    the SDK turns store failures into error events without telling anyone else."""
+    context = kwargs.get("context", args[-1] if args else None)
+    if isinstance(context, RequestContext) and context.turn is not None:
+        context.turn.fail(exc)

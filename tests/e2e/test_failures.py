@@ -74,7 +74,7 @@ async def test_provider_status_errors_become_error_events(
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
-async def test_bad_request_message_is_passed_on_without_secrets(
+async def test_a_rejected_request_names_the_status_and_leaves_the_provider_text_to_the_log(
     openai_server, mock_llm: MockLLM, user: str
 ) -> None:
     mock_llm.enqueue(
@@ -86,8 +86,11 @@ async def test_bad_request_message_is_passed_on_without_secrets(
     async with ChatKitClient(openai_server.url, user=user) as client:
         stream = await client.create_thread("long")
     [error] = stream.errors
-    assert "maximum context length is 8192 tokens" in error["message"]
+    assert "rejected the request (HTTP 400)" in error["message"]
+    assert "maximum context length" not in error["message"]
     assert_no_secrets(error["message"])
+    assert "maximum context length is 8192 tokens" in openai_server.log
+    assert TEST_OPENAI_KEY not in openai_server.log
 
 
 @pytest.mark.parametrize("provider", ["openai", "gemini"])

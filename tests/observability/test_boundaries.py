@@ -11,7 +11,12 @@ from pathlib import Path
 import service
 
 ROOT = Path(service.__file__).parent
-ALLOWED = ("service.settings", "service.observability", "service.lifecycle")
+ALLOWED = (
+    "service.settings",
+    "service.observability",
+    "service.lifecycle",
+    "service.request_context",
+)
 
 
 def own_imports(path: Path) -> set[str]:

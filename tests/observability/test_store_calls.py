@@ -1,8 +1,9 @@
-"""Store operation latency: every operation observed once, failures noted for the request."""
+"""Store operation latency: every operation observed once, failures noted on the turn."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,10 +13,9 @@ from chatkit.types import ThreadMetadata
 
 from service.chatkit.store.base import ChatStore
 from service.chatkit.store.sqlite import SQLiteStore
-from service.observability.context import RequestLog, bind_request, unbind_request
 from service.observability.metrics import Metrics
 from service.observability.store_calls import STORE_OPERATIONS, meter_store
-from service.request_context import RequestContext
+from service.request_context import RequestContext, Turn
 
 CONTEXT = RequestContext(user_id="ann", tenant_id="acme")
 
@@ -53,20 +53,19 @@ async def test_operations_are_observed_once_each(store: ChatStore) -> None:
     assert count(metrics, "delete_thread") == 0  # every operation's series exists from the start
 
 
-async def test_a_not_found_answer_is_not_a_store_failure(store: ChatStore) -> None:
+async def test_a_failure_is_recorded_on_the_turn_and_a_not_found_answer_is_not(
+    store: ChatStore,
+) -> None:
     metered = meter_store(store, Metrics())
-    log = RequestLog(request_id="r1")
-    token = bind_request(log)
-    try:
-        with pytest.raises(NotFoundError):
-            await metered.load_thread("thr_missing", CONTEXT)
-        assert not log.store_failed
-        await metered.close()  # now every query fails
-        with pytest.raises(Exception):  # noqa: B017, PT011  (whatever the driver raises)
-            await metered.load_thread("thr_missing", CONTEXT)
-        assert log.store_failed
-    finally:
-        unbind_request(token)
+    turn = Turn(request_type="threads.add_user_message", request_id="r1")
+    context = replace(CONTEXT, turn=turn)
+    with pytest.raises(NotFoundError):
+        await metered.load_thread("thr_missing", context)
+    assert turn.error is None
+    await metered.close()  # now every query fails
+    with pytest.raises(Exception) as failed:  # noqa: PT011  (whatever the driver raises)
+        await metered.load_thread("thr_missing", context=context)
+    assert turn.error is failed.value
 
 
 class SelfCallingStore(SQLiteStore):

@@ -1,4 +1,5 @@
-"""`StreamRelay`: how each stream ends (outcome, in-flight gauge), heartbeats, drain cut-off."""
+"""`StreamRelay` with the outcome recorder: how each stream ends (outcome, in-flight gauge),
+heartbeats, drain cut-off."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
+import pytest
+
+from service.agents.factory import create_model
 from service.chatkit.errors import ConversationBusy
-from service.chatkit.streaming import DRAIN_NOTICE, HEARTBEAT, RelayOptions, StreamRelay
+from service.chatkit.failures import FailureTable
+from service.chatkit.outcomes import OutcomeRecorder
+from service.chatkit.store.base import StoreUnavailableError
+from service.chatkit.streaming import DRAIN_NOTICE, HEARTBEAT, StreamRelay
 from service.lifecycle import Lifecycle
-from service.observability.context import RequestLog, bind_request, unbind_request
 from service.observability.metrics import Metrics
+from service.request_context import Turn
+from service.settings import Settings
 
 CREATED = b'data: {"type":"thread.created","thread":{"id":"thr_9"}}\n\n'
 DELTA = b'data: {"type":"thread.item.updated"}\n\n'
@@ -18,11 +26,15 @@ ERROR_EVENT = b'data: {"type":"error","code":"custom","message":"x","allow_retry
 
 
 def relay_for(
-    source: AsyncIterator[bytes], heartbeat: float = 30.0
+    source: AsyncIterator[bytes], heartbeat: float = 30.0, turn: Turn | None = None
 ) -> tuple[StreamRelay, Metrics, Lifecycle]:
     metrics, lifecycle = Metrics(), Lifecycle()
-    options = RelayOptions(metrics, lifecycle, heartbeat_seconds=heartbeat)
-    return StreamRelay(source, request_type="threads.create", options=options), metrics, lifecycle
+    recorder = OutcomeRecorder(metrics, FailureTable(create_model(Settings(_env_file=None))))
+    turn = turn or Turn(request_type="threads.create", request_id="r1")
+    relay = StreamRelay(
+        source, observer=recorder.stream(turn), lifecycle=lifecycle, heartbeat_seconds=heartbeat
+    )
+    return relay, metrics, lifecycle
 
 
 def ended(metrics: Metrics, outcome: str, error_type: str = "") -> float | None:
@@ -47,32 +59,24 @@ async def events(*chunks: bytes, pause: float = 0.0) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def test_a_normal_stream_is_completed_and_notes_the_new_thread() -> None:
+async def test_a_normal_stream_is_completed() -> None:
     relay, metrics, lifecycle = relay_for(events(CREATED, DELTA))
-    log = RequestLog(request_id="r1")
-    token = bind_request(log)
-    try:
-        assert await body(relay) == [CREATED, DELTA]
-    finally:
-        unbind_request(token)
+    assert await body(relay) == [CREATED, DELTA]
     assert ended(metrics, "completed") == 1
     assert in_flight(metrics) == 0
     assert lifecycle.open_streams == 0
-    assert log.thread_id == "thr_9"
     duration = metrics.registry.get_sample_value(
         "chatkit_stream_duration_seconds_count", {"type": "threads.create", "outcome": "completed"}
     )
     assert duration == 1
 
 
-async def test_an_error_event_ends_as_error_with_the_noted_cause() -> None:
-    relay, metrics, _ = relay_for(events(CREATED, ERROR_EVENT))
-    token = bind_request(RequestLog(request_id="r1", error_type="rate_limited"))
-    try:
-        await body(relay)
-    finally:
-        unbind_request(token)
-    assert ended(metrics, "error", "rate_limited") == 1
+async def test_an_error_event_ends_as_error_with_the_cause_noted_on_the_turn() -> None:
+    turn = Turn(request_type="threads.create", request_id="r1")
+    turn.fail(StoreUnavailableError("connection refused"))
+    relay, metrics, _ = relay_for(events(CREATED, ERROR_EVENT), turn=turn)
+    assert await body(relay) == [CREATED, ERROR_EVENT]
+    assert ended(metrics, "error", "store_unavailable") == 1
 
 
 async def test_an_exception_mid_stream_becomes_an_error_event() -> None:
@@ -93,10 +97,12 @@ async def test_a_busy_thread_is_rejected() -> None:
         raise ConversationBusy()
         yield b""
 
-    relay, metrics, _ = relay_for(busy())
-    [chunk] = await body(relay)
-    assert b'"type": "error"' in chunk
+    relay, metrics, lifecycle = relay_for(busy())
+    with pytest.raises(ConversationBusy):
+        await relay.start()
     assert ended(metrics, "rejected", "busy") == 1
+    assert in_flight(metrics) == 0
+    assert lifecycle.open_streams == 0
 
 
 async def test_a_client_that_leaves_cancels_the_source_and_counts_as_cancelled() -> None:

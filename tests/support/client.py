@@ -93,9 +93,8 @@ class ChatKitClient:
 
     async def post(self, payload: dict[str, Any] | bytes, **kwargs: Any) -> httpx.Response:
         content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return await self.http.post(
-            "/chatkit/api", content=content, headers={"Content-Type": "application/json"}, **kwargs
-        )
+        headers = {"Content-Type": "application/json", **kwargs.pop("headers", {})}
+        return await self.http.post("/chatkit/api", content=content, headers=headers, **kwargs)
 
     async def call(self, type_: str, **params: Any) -> httpx.Response:
         return await self.post({"type": type_, "params": params})
