@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.postgres.database import drop_run_database
 from tests.support.client import ChatKitClient
 from tests.support.mock_llm import MockLLM
+from tests.support.postgres import drop_run_database
 from tests.support.server import ServerProcess
 
 TEST_OPENAI_KEY = "sk-test-0123456789abcdefSECRET"

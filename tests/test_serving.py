@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from service.serving import _quiet_sdk_leftovers
-from tests.postgres.database import scratch_schema_sync
+from tests.support.postgres import scratch_schema_sync
 from tests.support.server import ROOT, free_port
 
 EXIT_BOUND_SECONDS = 120.0  # spawned workers import the whole app: slow on a busy machine

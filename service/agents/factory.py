@@ -30,41 +30,33 @@ _DEFAULT_ENDPOINT_HOST = "api.openai.com"
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """How one LLM_PROVIDER value is served; settings are named as environment variables."""
+    """How one LLM_PROVIDER value is served."""
 
     api: ModelAPI
     system: str
     """OpenTelemetry `gen_ai.provider.name`."""
-    base_url_setting: str
-    key_setting: str
-    model_setting: str
+    settings_prefix: str
+    """Its settings are `<prefix>_BASE_URL`, `<prefix>_API_KEY` and `<prefix>_DEFAULT_MODEL`."""
     key_required: bool
+
+    @property
+    def base_url_setting(self) -> str:
+        return f"{self.settings_prefix}_BASE_URL"
+
+    @property
+    def key_setting(self) -> str:
+        return f"{self.settings_prefix}_API_KEY"
+
+    @property
+    def model_setting(self) -> str:
+        return f"{self.settings_prefix}_DEFAULT_MODEL"
 
 
 PROVIDERS: dict[LLMProvider, ProviderSpec] = {
-    "openai": ProviderSpec(
-        api="responses",
-        system="openai",
-        base_url_setting="OPENAI_BASE_URL",
-        key_setting="OPENAI_API_KEY",
-        model_setting="OPENAI_DEFAULT_MODEL",
-        key_required=True,
-    ),
-    "gemini": ProviderSpec(
-        api="chat_completions",
-        system="gcp.gemini",
-        base_url_setting="GEMINI_BASE_URL",
-        key_setting="GEMINI_API_KEY",
-        model_setting="GEMINI_DEFAULT_MODEL",
-        key_required=True,
-    ),
+    "openai": ProviderSpec("responses", "openai", "OPENAI", key_required=True),
+    "gemini": ProviderSpec("chat_completions", "gcp.gemini", "GEMINI", key_required=True),
     "openai-compatible": ProviderSpec(
-        api="chat_completions",
-        system="openai-compatible",
-        base_url_setting="OPENAI_BASE_URL",
-        key_setting="OPENAI_API_KEY",
-        model_setting="OPENAI_DEFAULT_MODEL",
-        key_required=False,
+        "chat_completions", "openai-compatible", "OPENAI", key_required=False
     ),
 }
 

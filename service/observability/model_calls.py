@@ -12,12 +12,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from agents import Model, ModelResponse, ModelSettings, ModelTracing, TResponseInputItem
-from agents.agent_output import AgentOutputSchemaBase
-from agents.handoffs import Handoff
+from agents import Model, ModelResponse
 from agents.items import TResponseStreamEvent
-from agents.tool import Tool
-from openai.types.responses.response_prompt_param import ResponsePromptParam
 
 from service.observability.metrics import GEN_AI_OPERATION_CHAT, Metrics
 
@@ -67,34 +63,11 @@ class MeteredModel(Model):
             raise AttributeError(name)  # e.g. while copying, before __init__ has run
         return getattr(self._inner, name)
 
-    async def get_response(
-        self,
-        system_instructions: str | None,
-        input: str | list[TResponseInputItem],
-        model_settings: ModelSettings,
-        tools: list[Tool],
-        output_schema: AgentOutputSchemaBase | None,
-        handoffs: list[Handoff],
-        tracing: ModelTracing,
-        *,
-        previous_response_id: str | None,
-        conversation_id: str | None,
-        prompt: ResponsePromptParam | None,
-    ) -> ModelResponse:
+    # The SDK's arguments are passed through untouched: only timing and usage are ours.
+    async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         started = time.perf_counter()
         try:
-            response = await self._inner.get_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            )
+            response = await self._inner.get_response(*args, **kwargs)
         except (asyncio.CancelledError, GeneratorExit):
             self._cancelled(started)
             raise
@@ -105,36 +78,14 @@ class MeteredModel(Model):
         return response
 
     async def stream_response(
-        self,
-        system_instructions: str | None,
-        input: str | list[TResponseInputItem],
-        model_settings: ModelSettings,
-        tools: list[Tool],
-        output_schema: AgentOutputSchemaBase | None,
-        handoffs: list[Handoff],
-        tracing: ModelTracing,
-        *,
-        previous_response_id: str | None,
-        conversation_id: str | None,
-        prompt: ResponsePromptParam | None,
+        self, *args: Any, **kwargs: Any
     ) -> AsyncIterator[TResponseStreamEvent]:
         started = time.perf_counter()
         first_chunk_seen = False
         failure: str | None = None
         input_tokens = output_tokens = 0
         try:
-            async for event in self._inner.stream_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
-                previous_response_id=previous_response_id,
-                conversation_id=conversation_id,
-                prompt=prompt,
-            ):
+            async for event in self._inner.stream_response(*args, **kwargs):
                 if not first_chunk_seen and is_output_chunk(event):
                     first_chunk_seen = True
                     self._metrics.model_time_to_first_chunk.labels(*self._labels()).observe(

@@ -13,11 +13,6 @@ from tests.deploy.conftest import CHART
 
 DASHBOARD = CHART / "dashboards" / "chatkit-backend.json"
 
-# Panels for series that do not exist yet: uploads land in a later issue. Their panels say
-# "Appears once uploads are enabled"; the live test does not expect data from them. Nothing
-# else may be listed here.
-NOT_YET_EXPORTED = frozenset({"chatkit_uploads_total", "chatkit_upload_bytes"})
-
 # Written by Prometheus itself for every scrape target, not by the service.
 FROM_PROMETHEUS = frozenset({"up"})
 

@@ -139,7 +139,11 @@ def _example(doc: SettingDoc) -> Any:
     if "number" in kinds:
         return 1.5
     if "pattern" in schema:
-        candidates = ["https://models.example.test/v1", "postgresql://u:p@db.example.test/chat"]
+        candidates = [
+            "https://models.example.test/v1",
+            "postgresql://u:p@db.example.test/chat",
+            "redis://:p@cache.example.test:6379/0",
+        ]
         return next(c for c in candidates if re.search(schema["pattern"], c))
     return "example"
 

@@ -190,8 +190,7 @@ async def test_custom_action_without_handler_ends_with_an_error_event(
 @pytest.mark.parametrize(
     ("type_", "params", "fragment"),
     [
-        ("attachments.create", {"name": "a.png", "size": 10, "mime_type": "image/png"}, "uploads"),
-        ("attachments.delete", {"attachment_id": "atc_1"}, "uploads"),
+        # Uploads are on by default (tests/e2e/test_attachments.py covers ATTACHMENTS_URL="").
         ("input.transcribe", {"audio_base64": "AAAA", "mime_type": "audio/webm"}, "voice input"),
     ],
 )

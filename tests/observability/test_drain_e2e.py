@@ -8,7 +8,6 @@ import json
 import signal
 from typing import Any
 
-import httpx
 from chatkit.types import AssistantMessageItem
 
 from service.chatkit.store import create_store
@@ -17,7 +16,7 @@ from service.settings import Settings
 from tests.conftest import ServerFactory, provider_env
 from tests.support.client import ChatKitClient, user_input
 from tests.support.mock_llm import MockLLM, Reply
-from tests.support.server import ServerProcess
+from tests.support.waiting import status_of
 
 WORDS = " ".join(f"word{n}" for n in range(16))
 
@@ -52,16 +51,6 @@ class OpenStream:
         return [event for event in self.events if event["type"] == "error"]
 
 
-async def wait_not_ready(server: ServerProcess) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        for _ in range(200):
-            response = await http.get("/readyz")
-            if response.status_code == 503:
-                return response
-            await asyncio.sleep(0.05)
-    raise AssertionError("readiness never turned false")
-
-
 async def test_sigterm_lets_the_open_stream_finish_and_refuses_new_ones(
     server_factory: ServerFactory, mock_llm: MockLLM, user: str
 ) -> None:
@@ -81,7 +70,7 @@ async def test_sigterm_lets_the_open_stream_finish_and_refuses_new_ones(
         await asyncio.wait_for(stream.first_delta.wait(), 30)
         server.signal(signal.SIGTERM)
 
-        not_ready = await wait_not_ready(server)
+        not_ready = await status_of(server.url, "/readyz", 503, within=10)
         assert not_ready.json() == {
             "status": "not ready",
             "causes": {"draining": "the server is shutting down"},

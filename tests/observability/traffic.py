@@ -147,9 +147,13 @@ def assert_known_traffic(samples: Samples, provider: str, model: str, extra_list
     assert series(samples, "chatkit_tool_calls_total") == {
         labels(tool="current_datetime", outcome="ok"): 1.0
     }
-    assert series(samples, "chatkit_tool_call_duration_seconds_count") == {
+    durations = series(samples, "chatkit_tool_call_duration_seconds_count")
+    # Every offered tool has its series from the start; only the one called has a count.
+    assert durations[labels(tool="current_datetime")] == 1.0
+    assert {key: value for key, value in durations.items() if value} == {
         labels(tool="current_datetime"): 1.0
     }
+    assert labels(tool="create_support_ticket") in durations
 
     stores = {
         dict(key)["operation"]: value

@@ -15,7 +15,7 @@ import pytest
 from service.chatkit.store.base import ChatStore
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.sqlite import SQLiteStore
-from tests.postgres.database import scratch_schema
+from tests.support.postgres import scratch_schema
 
 StoreFactory = Callable[[Path], AbstractAsyncContextManager[ChatStore]]
 

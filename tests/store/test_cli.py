@@ -13,11 +13,11 @@ from service.chatkit.store.base import ChatStore
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.sqlite import SQLiteStore
 from service.cli import main
-from tests.postgres.database import query, scratch_schema_sync
-from tests.store.test_conformance import ALICE, thread, user_message
+from tests.support.builders import ALICE, thread, user_message
+from tests.support.postgres import query, scratch_schema_sync
 from tests.support.server import free_port
 
-LATEST = "2"
+LATEST = "3"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -95,7 +95,7 @@ def test_migrate_creates_then_reports_the_schema(
 ) -> None:
     code, out, _ = run(monkeypatch, capsys, tmp_path, "migrate", DATABASE_URL=database_url)
     assert code == 0
-    assert f"schema at version {LATEST} (latest {LATEST}); applied: 1, 2" in out
+    assert f"schema at version {LATEST} (latest {LATEST}); applied: 1, 2, 3" in out
     code, out, _ = run(monkeypatch, capsys, tmp_path, "migrate", DATABASE_URL=database_url)
     assert code == 0
     assert "applied: none" in out

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from service.chatkit.store.base import ChatStore
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.sqlite import SQLiteStore
-from tests.postgres.database import query, scratch_schema
-from tests.store.test_conformance import ALICE, thread, user_message
+from tests.support.builders import ALICE, thread, user_message
+from tests.support.postgres import query, scratch_schema
 
 LONE = "x\ud800y"
 REPAIRED = "x\ufffdy"

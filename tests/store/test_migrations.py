@@ -26,8 +26,8 @@ from service.chatkit.store.postgres import store as postgres
 from service.chatkit.store.sqlite import SQLiteStore
 from service.chatkit.store.sqlite import schema as sqlite_schema
 from service.chatkit.store.sqlite import store as sqlite
-from tests.postgres.database import query, scratch_schema
-from tests.store.test_conformance import ALICE, assistant_message, thread, user_message
+from tests.support.builders import ALICE, assistant_message, thread, user_message
+from tests.support.postgres import query, scratch_schema
 
 LATEST = sqlite_schema.LATEST_VERSION
 

@@ -12,9 +12,9 @@ import pytest
 from service.chatkit.store.base import SchemaTooNewError, StoreUnavailableError
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.startup import StoreStartup
-from tests.postgres.database import query, scratch_schema, terminate, with_port
-from tests.postgres.proxy import TcpProxy, proxy_to_test_database
-from tests.store.test_conformance import ALICE, assistant_message, thread, user_message
+from tests.support.builders import ALICE, assistant_message, thread, user_message
+from tests.support.postgres import query, scratch_schema, terminate, with_port
+from tests.support.proxy import TcpProxy, proxy_to_test_database
 from tests.support.server import free_port
 
 

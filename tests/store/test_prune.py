@@ -15,7 +15,7 @@ from chatkit.types import FileAttachment, ThreadMetadata
 from service.chatkit.store.base import ChatStore, PrunedAttachment
 from service.chatkit.store.retention import parse_age
 from service.request_context import RequestContext
-from tests.store.test_conformance import ALICE, BOB, assistant_message, thread, user_message
+from tests.support.builders import ALICE, BOB, assistant_message, thread, user_message
 
 CAROL_ELSEWHERE = RequestContext(user_id="carol", tenant_id="globex")
 

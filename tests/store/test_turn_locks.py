@@ -20,8 +20,8 @@ from service.chatkit.store.base import ChatStore, to_micros
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.postgres.locks import advisory_key
 from service.chatkit.store.sqlite import SQLiteStore
-from tests.postgres.database import scratch_schema, terminate
-from tests.store.test_conformance import ALICE, thread
+from tests.support.builders import ALICE, thread
+from tests.support.postgres import scratch_schema, terminate
 
 
 @dataclass

@@ -73,13 +73,17 @@ class ChatKitClient:
         *,
         user: str | None = None,
         tenant: str | None = None,
+        token: str | None = None,
         timeout: float = 60.0,
     ) -> None:
+        """`user` / `tenant`: AUTH_MODE=dev headers; `token`: sent as `Authorization: Bearer`."""
         headers = {}
         if user:
             headers["X-User-Id"] = user
         if tenant:
             headers["X-Tenant-Id"] = tenant
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout)
 
     async def aclose(self) -> None:

@@ -49,6 +49,14 @@ class Recorded:
 
 
 @dataclass
+class Transcribed:
+    """A request to the transcription endpoint: its multipart body and content type."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass
 class StreamLog:
     path: str
     chunks_planned: int
@@ -66,6 +74,8 @@ class MockLLM:
         self.title_reply: Reply | None = None
         self.requests: list[Recorded] = []
         self.streams: list[StreamLog] = []
+        self.transcript = "Hello from the microphone."
+        self.transcriptions: list[Transcribed] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -92,6 +102,7 @@ class MockLLM:
             self.title_reply = None
             self.requests.clear()
             self.streams.clear()
+            self.transcriptions.clear()
 
     def enqueue(self, *replies: Reply) -> None:
         with self._lock:
@@ -126,6 +137,12 @@ def _handler_for(mock: MockLLM) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
+            if self.path.endswith("/audio/transcriptions"):  # multipart: the recording
+                upload = Transcribed(self.rfile.read(length), self.headers.get("Content-Type", ""))
+                with mock._lock:
+                    mock.transcriptions.append(upload)
+                self._json(200, {"text": mock.transcript})
+                return
             body = json.loads(self.rfile.read(length) or b"{}")
             is_title = _is_title_request(body)
             with mock._lock:

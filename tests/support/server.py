@@ -8,10 +8,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_for_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +49,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 90.0) -> ServerProcess:
         self.output = []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "service", "serve"],
@@ -59,18 +60,19 @@ class ServerProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not become ready:\n{self.log}")
+        proc = self.proc
+
+        def ready() -> bool | None:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{self.log}")
+            return httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200 or None
+
+        try:
+            wait_for_sync(ready, what="the server to become ready", within=timeout)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError(f"server did not become ready:\n{self.log}") from None
+        return self
 
     def _read(self) -> None:
         assert self.proc is not None

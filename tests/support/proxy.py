@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from tests.postgres.database import TEST_DATABASE_URL
+from tests.support.postgres import TEST_DATABASE_URL
 
 
 class TcpProxy:

@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from tests.support.client import ChatKitClient
 from tests.support.mock_llm import MockLLM
+from tests.support.waiting import wait_for
 
 WORDS = " ".join(f"word{n}" for n in range(20))
 
 
 async def wait_until_streaming(mock: MockLLM, streams_before: int = 0, within: float = 15) -> None:
     """Until the model has begun answering a conversation request (its first token is out)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while not any(log.chunks_sent > 0 for log in mock.streams[streams_before:]):
-        assert asyncio.get_running_loop().time() < deadline, "the model was never asked"
-        await asyncio.sleep(0.02)
 
+    async def streaming() -> bool | None:
+        return any(log.chunks_sent > 0 for log in mock.streams[streams_before:]) or None
 
-async def wait_ready(base_url: str, within: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-        while True:
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the server never became ready"
-            await asyncio.sleep(0.1)
+    await wait_for(streaming, what="the model to be asked", within=within, every=0.02)
 
 
 async def readiness(base_url: str) -> tuple[int, dict[str, Any]]:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import ServerFactory, provider_env
-from tests.postgres.database import scratch_schema_sync
-from tests.postgres.helpers import WORDS, items, text_of, wait_until_streaming
 from tests.support.client import ChatKitClient
+from tests.support.conversation import WORDS, items, text_of, wait_until_streaming
 from tests.support.mock_llm import MockLLM, Reply
+from tests.support.postgres import scratch_schema_sync
 from tests.support.server import ServerProcess
 
 

@@ -8,7 +8,7 @@ from service.chatkit.store.factory import create_store
 from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.sqlite import SQLiteStore
 from service.settings import ConfigurationError, Settings, load_settings
-from tests.postgres.database import scratch_schema
+from tests.support.postgres import scratch_schema
 
 
 def settings(**values: object) -> Settings:

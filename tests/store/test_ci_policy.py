@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.chatkit.store.postgres.address import server_address
-from tests.postgres.database import TEST_DATABASE_URL, unusable
+from tests.support.postgres import TEST_DATABASE_URL, unusable
 from tests.support.server import ROOT, free_port
 
 ONE_POSTGRES_TEST = "tests/store/test_conformance.py::test_thread_round_trip_and_update"

@@ -15,19 +15,19 @@ import pytest
 
 from service.chatkit.store.base import StoreUnavailableError
 from tests.conftest import ServerFactory, provider_env
-from tests.postgres.database import scratch_schema_sync, terminate, with_port
-from tests.postgres.helpers import (
+from tests.support.client import ChatKitClient
+from tests.support.conversation import (
     WORDS,
     items,
     readiness,
     text_of,
-    wait_ready,
     wait_until_streaming,
 )
-from tests.postgres.proxy import TcpProxy, proxy_to_test_database
-from tests.support.client import ChatKitClient
 from tests.support.mock_llm import MockLLM, Reply
+from tests.support.postgres import scratch_schema_sync, terminate, with_port
+from tests.support.proxy import TcpProxy, proxy_to_test_database
 from tests.support.server import ServerProcess
+from tests.support.waiting import status_of
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ async def test_database_lost_mid_stream_ends_the_turn_cleanly_and_the_service_re
             assert (await http.get("/healthz")).status_code == 200
 
         proxy.restore()
-        await wait_ready(server.url)
+        await status_of(server.url, "/readyz", 200)
         mock_llm.enqueue(Reply(text="Back again."))
         after = await client.add_message(thread_id, "are you back?")
         assert after.errors == []
@@ -160,7 +160,7 @@ async def test_start_up_without_the_database_serves_not_ready_then_recovers(
     starting = threading.Thread(target=start)
     starting.start()
     try:
-        await wait_serving(late.url)
+        await status_of(late.url, "/healthz", 200)
         status, body = await readiness(late.url)
         assert status == 503
         assert "not connected to the database" in body["causes"]["store"]
@@ -182,16 +182,3 @@ async def test_start_up_without_the_database_serves_not_ready_then_recovers(
         stream = await client.create_thread("are you up?")
         assert stream.errors == []
         assert stream.assistant_text() == "Up now."
-
-
-async def wait_serving(base_url: str, within: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    async with httpx.AsyncClient(base_url=base_url, timeout=2) as http:
-        while True:
-            try:
-                if (await http.get("/healthz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, "the server never answered"
-            await asyncio.sleep(0.1)
