@@ -1,0 +1,1 @@
+"""Uploaded files: where their bytes live (local disk or GCS), who may reach them, and how."""
