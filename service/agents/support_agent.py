@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from agents import Agent, RunContextWrapper, Tool
+from agents import (
+    Agent,
+    FunctionToolResult,
+    RunContextWrapper,
+    Tool,
+    ToolsToFinalOutputResult,
+)
 
 from service.agents.context import ToolContext
 from service.agents.factory import ModelHandle
@@ -49,4 +55,15 @@ def build_support_agent(
         model=handle.model,
         model_settings=handle.model_settings,
         tools=list(tools),
+        tool_use_behavior=stop_for_client_tools,
     )
+
+
+def stop_for_client_tools(
+    ctx: RunContextWrapper[ToolContext], _results: list[FunctionToolResult]
+) -> ToolsToFinalOutputResult:
+    """A client tool that was asked for ends the run: the app runs it, and its output starts
+    the next one. Otherwise (no client tool, or one that refused) the model carries on."""
+    if ctx.context.client_tool_requested():
+        return ToolsToFinalOutputResult(is_final_output=True, final_output="")
+    return ToolsToFinalOutputResult(is_final_output=False)
