@@ -1,0 +1,1 @@
+"""The reference backend: the openai-chatkit quickstart on FastAPI + uvicorn."""
