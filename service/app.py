@@ -5,21 +5,32 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from agents import set_tracing_disabled
+from agents import Model, set_tracing_disabled
 from quart import Quart, Response
 
 from service import __version__
+from service.agents.context import TicketRoles
 from service.agents.factory import ModelHandle, create_model
+from service.agents.model_choice import ModelChoice, with_default_model
 from service.agents.support_agent import build_support_agent
 from service.agents.titles import TitleWriter
-from service.agents.tools import DEFAULT_TOOLS
+from service.agents.tools import DEFAULT_TOOLS, available_tools
+from service.agents.tools.invoices import invoice_client
+from service.agents.tools.mcp_servers import MCPToolbox, mcp_secrets
 from service.auth import create_authenticator
+from service.auth.cors import allow_cross_origin
+from service.auth.refusals import close_connections_after_refusals
+from service.chatkit.attachments.factory import create_attachments
+from service.chatkit.attachments.store import FileAttachmentStore
+from service.chatkit.attachments.transcription import create_transcriber
 from service.chatkit.failures import FailureTable, error_response, log_failure
+from service.chatkit.limits import TokenBudgetHooks, create_limits
 from service.chatkit.outcomes import OutcomeRecorder
 from service.chatkit.routes import StreamSettings, chatkit_blueprint
 from service.chatkit.server import ChatServer
 from service.chatkit.store import create_store
 from service.chatkit.store.startup import StoreStartup
+from service.chatkit.uploads import body_limited_request, uploads_blueprint
 from service.health import health_blueprint
 from service.lifecycle import Lifecycle
 from service.observability.http import observe_requests
@@ -30,7 +41,7 @@ from service.observability.redaction import Redactor
 from service.observability.store_calls import meter_store
 from service.observability.tool_calls import metered_tools
 from service.playground import playground_blueprint
-from service.settings import Settings
+from service.settings import Settings, parse_mcp_servers
 from service.warmup import warm_up
 
 logger = logging.getLogger(__name__)
@@ -49,6 +60,20 @@ def metered_model(handle: ModelHandle, metrics: Metrics, failures: FailureTable)
     return replace(handle, model=model)
 
 
+def pickable_models(
+    settings: Settings, default: str, metrics: Metrics, failures: FailureTable
+) -> dict[str, Model]:
+    """MODEL_ALLOWLIST's models besides the `default` one, metered like it, by name."""
+    picked: dict[str, Model] = {}
+    for name in settings.allowed_models:
+        if name == default:
+            continue
+        handle = metered_model(create_model(with_default_model(settings, name)), metrics, failures)
+        if handle.model is not None:
+            picked[name] = handle.model
+    return picked
+
+
 def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Quart:
     """`lifecycle`: the process's shutdown state, when the caller drives a drain (serving)."""
     set_tracing_disabled(not settings.llm_tracing_enabled)
@@ -63,13 +88,19 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     lifecycle.on_drain(lambda: metrics.draining.set(1))
     if model.unavailable_reason:
         logger.warning("model provider not ready: %s", model.unavailable_reason)
+    limits = create_limits(settings, metrics)
+    attachments = create_attachments(settings)
+    attachment_store = FileAttachmentStore(attachments) if attachments is not None else None
+    authenticate = create_authenticator(settings, metrics=metrics)
+    invoices = invoice_client(settings)
+    mcp = MCPToolbox(parse_mcp_servers(settings.mcp_servers), mcp_secrets(settings))
     server = ChatServer(
         store,
         model,
         build_support_agent(
             model,
             instructions=settings.agent_instructions,
-            tools=metered_tools(DEFAULT_TOOLS, metrics),
+            tools=metered_tools(available_tools(invoices), metrics),
         )
         if model.model is not None
         else None,
@@ -79,17 +110,37 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
         else None,
         history_limit=settings.history_max_items,
         max_turns=settings.max_agent_turns,
+        run_hooks=TokenBudgetHooks(limits) if limits.budget_enabled else None,
+        attachment_store=attachment_store,
+        transcriber=create_transcriber(settings),
+        ticket_roles=TicketRoles(*settings.ticket_roles),
+        model_choice=ModelChoice(
+            model.name, pickable_models(settings, model.name, metrics, failures)
+        ),
     )
 
     app = Quart(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    allow_cross_origin(app, settings.cors_origins, dev_headers="dev" in settings.auth_modes)
+    close_connections_after_refusals(app)
+    if attachments is not None and attachment_store is not None:
+        app.request_class = body_limited_request(settings.attachments_max_bytes)
+        app.register_blueprint(
+            uploads_blueprint(attachments, attachment_store, store, authenticate, failures, metrics)
+        )
+
+        @app.after_serving
+        async def close_attachments() -> None:
+            await attachments.blobs.close()
+
     app.register_blueprint(health_blueprint({"store": store.ping}, lifecycle))
     app.register_blueprint(
         chatkit_blueprint(
             server,
-            create_authenticator(settings),
+            authenticate,
             OutcomeRecorder(metrics, failures),
             StreamSettings(lifecycle, settings.heartbeat_interval_seconds),
+            limits,
         )
     )
     if settings.metrics_enabled:
@@ -115,6 +166,24 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     @app.after_serving
     async def close_store() -> None:
         await startup.stop()
+
+    if invoices is not None:
+
+        @app.after_serving
+        async def close_invoices() -> None:
+            await invoices.aclose()
+
+    if mcp.servers:
+
+        @app.before_serving
+        async def connect_mcp_servers() -> None:
+            tools = metered_tools(await mcp.start(), metrics)
+            if server.agent is not None:  # offered from the first turn on
+                server.agent.tools.extend(tools)
+
+        @app.after_serving
+        async def disconnect_mcp_servers() -> None:
+            await mcp.stop()
 
     @app.errorhandler(Exception)
     async def failed(error: Exception) -> Response:

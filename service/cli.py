@@ -1,4 +1,5 @@
-"""`chatkit-backend serve | migrate | check-config | feedback | prune`."""
+"""`chatkit-backend serve | migrate | check-config | feedback | prune | delete-user |
+export-user | import-directory`."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import sys
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service import __version__
 from service.settings import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from service.agents.tools.records import EmployeeRecord
     from service.chatkit.store import ChatStore
+    from service.chatkit.store.retention import AttachmentsPruned
 
 
 COMMANDS: dict[str, str] = {
@@ -25,6 +29,11 @@ COMMANDS: dict[str, str] = {
     "feedback": "Print recorded feedback as JSON lines, newest first.",
     "prune": "Delete threads inactive for longer than an age, with their items, feedback and "
     "attachment records.",
+    "delete-user": "Delete everything stored for one user of one tenant: threads, items, "
+    "attachments and feedback.",
+    "export-user": "Print everything stored for one user of one tenant as JSON lines.",
+    "import-directory": "Load an employee directory file (CSV with a header row, or JSON "
+    "lines) into the database, replacing the records it names.",
 }
 """Each command with the one sentence that `--help` shows for it."""
 
@@ -68,6 +77,30 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument(
         "--batch-size", type=_batch_size, default=500, help="threads per transaction (500)"
     )
+
+    for name, details in (
+        ("delete-user", "Batched and idempotent: run it again to finish an interrupted run."),
+        (
+            "export-user",
+            "Threads oldest first, each followed by its items; then attachment "
+            "records and feedback.",
+        ),
+    ):
+        rights = command(name, details)
+        rights.add_argument("--tenant", required=True, type=_identity, help="the tenant id")
+        rights.add_argument("--user", required=True, type=_identity, help="the user id")
+        if name == "delete-user":
+            rights.add_argument(
+                "--batch-size", type=_batch_size, default=500, help="rows per transaction (500)"
+            )
+
+    directory = command(
+        "import-directory",
+        "Fields: tenant_id, employee_id, name, email (required), department, title, "
+        "manager_id, location, salary_band, personal_phone. All or nothing: a bad row stops "
+        "the import with its line number.",
+    )
+    directory.add_argument("file", metavar="FILE", type=Path, help="the directory file")
     return parser
 
 
@@ -101,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _store_command("feedback", _feedback(settings, args))
     if args.command == "prune":
         return _store_command("prune", _prune(settings, args))
+    if args.command == "delete-user":
+        return _store_command("delete-user", _delete_user(settings, args))
+    if args.command == "export-user":
+        return _store_command("export-user", _export_user(settings, args))
+    if args.command == "import-directory":
+        return _import_directory(settings, args.file)
     raise AssertionError(args.command)
 
 
@@ -210,11 +249,75 @@ async def _prune(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     cutoff = datetime.now(UTC) - age
     async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
-        # No attachment store keeps bytes yet; once one does, pass its deleter here.
-        report = await store.prune(cutoff, batch_size=args.batch_size)
+        report = await store.prune(
+            cutoff,
+            batch_size=args.batch_size,
+            on_attachments=_attachment_bytes_deleter(settings),
+        )
     print(
         f"pruned {report.threads} thread(s) inactive since before {cutoff.isoformat()}: "
         f"{report.items} item(s), {report.feedback} feedback row(s), "
         f"{len(report.attachment_ids)} attachment record(s), in {report.batches} batch(es)"
     )
+    return 0
+
+
+def _identity(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _attachment_bytes_deleter(settings: Settings) -> AttachmentsPruned | None:
+    """What deletes the bytes of deleted attachment records (None: uploads are off)."""
+    from service.chatkit.attachments.pruning import bytes_deleter
+
+    return bytes_deleter(settings)
+
+
+async def _delete_user(settings: Settings, args: argparse.Namespace) -> int:
+    async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
+        report = await store.delete_user(
+            args.tenant,
+            args.user,
+            batch_size=args.batch_size,
+            on_attachments=_attachment_bytes_deleter(settings),
+        )
+    print(
+        f"deleted user {args.user!r} of tenant {args.tenant!r}: {report.threads} thread(s), "
+        f"{report.items} item(s), {report.feedback} feedback row(s), "
+        f"{len(report.attachment_ids)} attachment record(s), in {report.batches} batch(es)"
+    )
+    return 0
+
+
+async def _export_user(settings: Settings, args: argparse.Namespace) -> int:
+    records = 0
+    async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
+        async for record in store.export_user(args.tenant, args.user):
+            print(json.dumps(record))
+            records += 1
+    if records == 0:
+        print("chatkit-backend export-user: nothing is stored for that user", file=sys.stderr)
+    return 0
+
+
+def _import_directory(settings: Settings, path: Path) -> int:
+    from service.agents.tools.directory_file import DirectoryFileError, read_directory
+
+    try:
+        employees = read_directory(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"chatkit-backend import-directory: cannot read {path}: {exc}", file=sys.stderr)
+        return 1
+    except DirectoryFileError as exc:
+        print(f"chatkit-backend import-directory: {path}: {exc}; nothing imported", file=sys.stderr)
+        return 1
+    return _store_command("import-directory", _save_directory(settings, path, employees))
+
+
+async def _save_directory(settings: Settings, path: Path, employees: list[EmployeeRecord]) -> int:
+    async with _open_store(settings, migrate=settings.database_auto_migrate) as store:
+        count = await store.upsert_employees(employees)
+    print(f"imported {count} employee record(s) from {path}")
     return 0

@@ -61,7 +61,8 @@ CHART_READS = frozenset(
     }
 )
 # Where the chart's default deliberately differs from the service's.
-CHART_DEFAULTS: dict[str, Any] = {"environment": "production"}
+# `dev` is refused in production, so the chart starts from `jwt`.
+CHART_DEFAULTS: dict[str, Any] = {"environment": "production", "auth_mode": "jwt"}
 
 SECRETS_EXTRA_SCHEMA: dict[str, Any] = {
     "type": "object",

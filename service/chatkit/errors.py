@@ -22,6 +22,13 @@ class FeatureNotEnabled(ClientError):
     code = "not_enabled"
 
 
+class Forbidden(ClientError):
+    """The caller's role does not allow this."""
+
+    status = 403
+    code = "forbidden"
+
+
 class ConversationBusy(Exception):
     """Another turn holds the thread; the stream answers with a ChatKit error event."""
 
@@ -34,6 +41,17 @@ class ConversationBusy(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+
+
+class LimitExceeded(Exception):
+    """An abuse limit is used up (`limit` names it): 429 with `Retry-After`, or, mid-turn, a
+    ChatKit error event that says so."""
+
+    def __init__(self, limit: str, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.message = message
+        self.retry_after = retry_after
 
 
 class ServerDraining(Exception):

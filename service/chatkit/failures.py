@@ -18,8 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from service.agents.errors import describe_model_failure
 from service.agents.factory import ModelHandle
-from service.auth import AuthenticationError
-from service.chatkit.errors import ClientError, ConversationBusy, ServerDraining
+from service.auth import AuthenticationError, IdentityProviderUnavailable
+from service.chatkit.errors import ClientError, ConversationBusy, LimitExceeded, ServerDraining
 from service.chatkit.store.base import StoreUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,13 @@ class FailureTable:
         self._model = model
         self._rows: list[tuple[type[BaseException], Callable[[BaseException], Failure]]] = [
             (AuthenticationError, _unauthenticated),
+            (IdentityProviderUnavailable, _auth_unavailable),
             (NotFoundError, _not_found),
             (ClientError, _client_error),
             (HTTPException, _http_error),
             (ConversationBusy, _busy),
             (ServerDraining, _draining),
+            (LimitExceeded, _limited),
             (StoreUnavailableError, _store_unavailable),
             # after our own CustomStreamError subclasses (the store's, above)
             (CustomStreamError, _custom_stream_error),
@@ -93,6 +95,12 @@ class FailureTable:
 
 def _unauthenticated(exc: BaseException) -> Failure:
     return Failure(401, "unauthenticated", REJECTED, "auth", str(exc), False)
+
+
+def _auth_unavailable(exc: BaseException) -> Failure:
+    # Our outage, not the caller's mistake: a 401 would send users back to sign in.
+    message = str(exc)
+    return Failure(503, "auth_unavailable", ERROR, "auth_unavailable", message, True, retry_after=5)
 
 
 def _not_found(exc: BaseException) -> Failure:
@@ -122,6 +130,13 @@ def _busy(exc: BaseException) -> Failure:
 
 def _draining(_: BaseException) -> Failure:
     return Failure(503, "draining", REJECTED, "draining", DRAINING_MESSAGE, True, retry_after=1)
+
+
+def _limited(exc: BaseException) -> Failure:
+    assert isinstance(exc, LimitExceeded)
+    return Failure(
+        429, "rate_limited", REJECTED, exc.limit, exc.message, True, retry_after=exc.retry_after
+    )
 
 
 def _store_unavailable(exc: BaseException) -> Failure:

@@ -15,6 +15,8 @@ from quart.typing import ResponseReturnValue
 from service.auth import Authenticator
 from service.chatkit.errors import ConversationBusy, ServerDraining
 from service.chatkit.failures import error_response
+from service.chatkit.limits import AbuseLimits
+from service.chatkit.limits.abuse import NO_SLOT
 from service.chatkit.outcomes import TYPE_INVALID, TYPE_UNKNOWN, OutcomeRecorder
 from service.chatkit.requests import parse_chatkit_request
 from service.chatkit.server import ChatServer
@@ -35,6 +37,7 @@ def chatkit_blueprint(
     authenticate: Authenticator,
     recorder: OutcomeRecorder,
     streams: StreamSettings,
+    limits: AbuseLimits,
 ) -> Blueprint:
     blueprint = Blueprint("chatkit", __name__)
 
@@ -44,8 +47,10 @@ def chatkit_blueprint(
         log = current_request()
         request_type = TYPE_UNKNOWN
         turn: Turn | None = None
+        slot = NO_SLOT
         try:
             context = await authenticate(request)
+            await limits.admit_request(context)
             if log is not None:
                 log.tenant_id = context.tenant_id
                 log.user_hash = user_hash(context.user_id)
@@ -65,18 +70,21 @@ def chatkit_blueprint(
                 return Response(result.json, content_type="application/json")
             if streams.lifecycle.draining:
                 raise ServerDraining()
+            slot = await limits.open_stream(context)
             turn = new_turn(request_type, thread_id, log)
             context = replace(context, turn=turn)
             source = await server.handle(parsed, body, context)
             assert isinstance(source, StreamingResult)
         except asyncio.CancelledError:  # the client left before the answer began
+            slot.release()
             recorder.cancelled(request_type, started)
             raise
         except Exception as exc:
+            slot.release()
             return error_response(recorder.failed(request_type, exc, started))
         relay = StreamRelay(
             source,
-            observer=recorder.stream(turn),
+            observer=slot.observe(recorder.stream(turn)),
             lifecycle=streams.lifecycle,
             heartbeat_seconds=streams.heartbeat_seconds,
         )

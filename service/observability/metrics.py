@@ -41,6 +41,9 @@ HTTP_SECONDS_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 """Usual HTTP latencies, plus long buckets: an SSE response lasts as long as its answer."""
 
+UPLOAD_BYTES_BUCKETS: tuple[float, ...] = tuple(float(4**power) for power in range(5, 15))
+"""Powers of 4 from 1 KiB to 256 MiB."""
+
 _GEN_AI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
 
 
@@ -141,6 +144,54 @@ class Metrics:
             "Latency of Store operations (the ChatKit Store method name).",
             ["operation"],
             buckets=LLM_SECONDS_BUCKETS,
+            registry=registry,
+        )
+
+        # --- attachments -----------------------------------------------------------------------
+        self.uploads = Counter(
+            "chatkit_uploads",
+            "Attachment uploads by storage backend (local, gcs) and outcome (ok, or the "
+            "failure's type: too_large, unsupported_type, bad_upload, storage_unavailable, ...).",
+            ["backend", "outcome"],
+            registry=registry,
+        )
+        self.upload_bytes = Histogram(
+            "chatkit_upload_bytes",
+            "Size of each stored upload, by storage backend.",
+            ["backend"],
+            buckets=UPLOAD_BYTES_BUCKETS,
+            registry=registry,
+        )
+        self.upload_duration = Histogram(
+            "chatkit_upload_duration_seconds",
+            "Time to receive and store an upload, by storage backend and outcome.",
+            ["backend", "outcome"],
+            buckets=HTTP_SECONDS_BUCKETS,
+            registry=registry,
+        )
+
+        # --- abuse limits ----------------------------------------------------------------------
+        self.limit_rejections = Counter(
+            "chatkit_limit_rejections",
+            "Requests refused (429) or turns ended by an abuse limit, by limit "
+            "(requests_per_minute, concurrent_streams, token_budget).",
+            ["limit"],
+            registry=registry,
+        )
+        self.limit_store_failures = Counter(
+            "chatkit_limit_store_failures",
+            "Limit checks answered without the shared rate-limit store (Redis unreachable: "
+            "limits not enforced).",
+            registry=registry,
+        )
+
+        # --- authentication ----------------------------------------------------------------
+        self.auth_failures = Counter(
+            "chatkit_auth_failures",
+            "Requests refused for their credentials (401), by reason (missing, malformed, "
+            "expired, bad_signature, unknown_key, ...); keys_unavailable: the issuer's keys "
+            "could not be fetched (503).",
+            ["reason"],
             registry=registry,
         )
 

@@ -99,6 +99,17 @@ namespace="{{ .Release.Namespace }}",job="{{ include "chatkit-backend.fullname" 
 {{ include "chatkit-backend.fullname" . }}-client
 {{- end }}
 
+{{/* True when config.authMode (comma-separated) includes a mode: (list $ "dev"). */}}
+{{- define "chatkit-backend.authModeHas" -}}
+{{- $root := index . 0 }}
+{{- if regexMatch (printf "(^|,) *%s *(,|$)" (index . 1)) (toString $root.Values.config.authMode) }}true{{- end }}
+{{- end }}
+
+{{/* Where the API-token hashes file of auth.apiTokensSecret is mounted. */}}
+{{- define "chatkit-backend.apiTokensDir" -}}
+/etc/chatkit-backend/api-tokens
+{{- end }}
+
 {{/* Checks that span several values; they fail the render with a clear message. */}}
 {{- define "chatkit-backend.validate" -}}
 {{- if .Values.existingSecret }}
@@ -113,6 +124,12 @@ namespace="{{ .Release.Namespace }}",job="{{ include "chatkit-backend.fullname" 
 {{- end }}
 {{- if and (eq .Values.config.llmProvider "openai-compatible") (not .Values.config.openaiBaseUrl) }}
 {{- fail "config.llmProvider openai-compatible needs config.openaiBaseUrl (the server's base URL)" }}
+{{- end }}
+{{- if and (include "chatkit-backend.authModeHas" (list . "dev")) (eq (toString .Values.config.environment) "production") }}
+{{- fail "config.authMode dev is refused with config.environment production (callers could name any user): use jwt or api-token" }}
+{{- end }}
+{{- if and (include "chatkit-backend.authModeHas" (list . "api-token")) (not .Values.auth.apiTokensSecret) (not .Values.config.authApiTokensFile) }}
+{{- fail "config.authMode api-token needs auth.apiTokensSecret (the Secret holding the token hashes file) or config.authApiTokensFile" }}
 {{- end }}
 {{- if and .Values.metrics.prometheusRule.enabled (not .Values.metrics.enabled) }}
 {{- fail "metrics.prometheusRule needs metrics.enabled" }}

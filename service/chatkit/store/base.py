@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import secrets
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chatkit.errors import CustomStreamError
-from chatkit.store import Store, StoreItemType, default_generate_id
+from chatkit.store import NotFoundError, Store, StoreItemType, default_generate_id
 from chatkit.types import Attachment, FeedbackKind, ThreadItem, ThreadMetadata
 
+from service.agents.tools.records import EmployeeDirectory, TicketDesk
 from service.chatkit.store import rows
 from service.chatkit.store.feedback import FeedbackFilter as FeedbackFilter
 from service.chatkit.store.feedback import FeedbackRecord as FeedbackRecord
@@ -98,8 +100,9 @@ def from_micros(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
 
 
-class ChatStore(Store[RequestContext]):
-    """A ChatKit Store with lifecycle, health, feedback and schema management."""
+class ChatStore(Store[RequestContext], EmployeeDirectory, TicketDesk):
+    """A ChatKit Store with lifecycle, health, feedback and schema management, which also keeps
+    the business data the agent's tools use (employee directory, tickets)."""
 
     turn_lock_timeout: float = 30.0
 
@@ -186,6 +189,87 @@ class ChatStore(Store[RequestContext]):
     @abstractmethod
     def _prune_batches(self, older_than: datetime, batch_size: int) -> Sequence[PruneBatch]:
         """The kinds of `prune` batch, in order: old threads first, then unattached uploads."""
+
+    # --- data rights ----------------------------------------------------------------------------
+
+    async def delete_user(
+        self,
+        tenant_id: str,
+        user_id: str,
+        *,
+        batch_size: int = 500,
+        on_attachments: AttachmentsPruned | None = None,
+    ) -> PruneReport:
+        """Delete every row of the user: their threads with items, feedback and attachment
+        records, then any attachment record or feedback row of theirs left elsewhere; in
+        batches of `batch_size`, each one transaction. Idempotent (a second run deletes
+        nothing), and no other user's row is touched. `on_attachments` runs after each batch
+        with the attachment records it deleted, to delete their bytes (as for `prune`)."""
+        return await run_batches(
+            self._delete_user_batches(tenant_id, user_id, batch_size), on_attachments
+        )
+
+    async def export_user(
+        self, tenant_id: str, user_id: str, *, page_size: int = 100
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row of the user as JSON-ready records (`type`: thread, item, attachment,
+        feedback), threads oldest first, each followed by its items; read page by page."""
+        context = RequestContext(user_id=user_id, tenant_id=tenant_id)
+        after: str | None = None
+        while True:
+            threads = await self.load_threads(page_size, after, "asc", context)
+            for thread in threads.data:
+                yield {"type": "thread", "thread": rows.THREAD.dump_python(thread, mode="json")}
+                async for item in self._export_items(thread.id, page_size, context):
+                    yield item
+            if not threads.has_more:
+                break
+            after = threads.after
+        for data in await self._user_attachment_documents(tenant_id, user_id):
+            attachment = rows.decode(rows.ATTACHMENT, data)
+            document = rows.ATTACHMENT.dump_python(attachment, mode="json")
+            yield {"type": "attachment", "attachment": document}
+        for record in await self._user_feedback(tenant_id, user_id):
+            yield {
+                "type": "feedback",
+                "thread_id": record.thread_id,
+                "item_id": record.item_id,
+                "kind": record.kind,
+                "created_at": record.created_at.isoformat(),
+            }
+
+    async def _export_items(
+        self, thread_id: str, page_size: int, context: RequestContext
+    ) -> AsyncIterator[dict[str, Any]]:
+        after: str | None = None
+        while True:
+            try:
+                items = await self.load_thread_items(thread_id, after, page_size, "asc", context)
+            except NotFoundError:  # deleted while being exported
+                return
+            for item in items.data:
+                yield {
+                    "type": "item",
+                    "thread_id": thread_id,
+                    "item": rows.ITEM.dump_python(item, mode="json"),
+                }
+            if not items.has_more:
+                return
+            after = items.after
+
+    @abstractmethod
+    def _delete_user_batches(
+        self, tenant_id: str, user_id: str, batch_size: int
+    ) -> Sequence[PruneBatch]:
+        """The kinds of `delete_user` batch, in order: threads, attachments, feedback."""
+
+    @abstractmethod
+    async def _user_attachment_documents(self, tenant_id: str, user_id: str) -> list[Any]:
+        """The `data` of every attachment record of the user, oldest first."""
+
+    @abstractmethod
+    async def _user_feedback(self, tenant_id: str, user_id: str) -> list[FeedbackRecord]:
+        """Every feedback row of the user, oldest first."""
 
     @abstractmethod
     async def save_feedback(

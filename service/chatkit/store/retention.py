@@ -67,7 +67,7 @@ async def run_batches(
     for next_batch in batches:
         while True:
             batch, attachments = await next_batch()
-            if batch.threads == 0 and not batch.attachment_ids:
+            if batch == PruneReport():  # nothing was left to delete
                 break
             report += PruneReport(batches=1) + batch
             if on_attachments is not None and attachments:

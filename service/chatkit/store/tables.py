@@ -75,3 +75,43 @@ UNATTACHED_UPLOADS_INDEX = (
     "CREATE INDEX attachments_unattached ON attachments (created_at) WHERE thread_id IS NULL"
 )
 """Version 2 in both dialects: lets `prune` find uploads never attached to a thread."""
+
+
+def version_3(types: ColumnTypes) -> tuple[str, ...]:
+    """The employee directory and support tickets the agent's tools use, per tenant."""
+    return (
+        f"""
+            CREATE TABLE employees (
+                tenant_id TEXT NOT NULL,
+                employee_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                email TEXT NOT NULL,
+                department TEXT,
+                title TEXT,
+                manager_id TEXT,
+                location TEXT,
+                salary_band TEXT,
+                personal_phone TEXT,
+                updated_at {types.moment} NOT NULL,
+                PRIMARY KEY (tenant_id, employee_id)
+            )
+            """,
+        "CREATE INDEX employees_by_email ON employees (tenant_id, lower(email))",
+        f"""
+            CREATE TABLE tickets (
+                ordinal {types.ordinal},
+                id TEXT NOT NULL UNIQUE,
+                tenant_id TEXT NOT NULL,
+                requester_id TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                body TEXT NOT NULL,
+                priority TEXT NOT NULL
+                    CHECK (priority IN ('low', 'normal', 'high', 'urgent')),
+                status TEXT NOT NULL
+                    CHECK (status IN ('open', 'in_progress', 'resolved', 'escalated')),
+                created_at {types.moment} NOT NULL,
+                updated_at {types.moment} NOT NULL
+            )
+            """,
+        "CREATE INDEX tickets_by_requester ON tickets (tenant_id, requester_id, created_at)",
+    )

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.chatkit.store.migrations import Migration
-from service.chatkit.store.tables import UNATTACHED_UPLOADS_INDEX, ColumnTypes, version_1
+from service.chatkit.store.tables import (
+    UNATTACHED_UPLOADS_INDEX,
+    ColumnTypes,
+    version_1,
+    version_3,
+)
 
 COLUMN_TYPES = ColumnTypes(
     ordinal="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", moment="TIMESTAMPTZ"
@@ -23,5 +28,6 @@ MIGRATIONS: Sequence[Migration] = (
         "index for pruning unattached uploads (turn locks are advisory locks here)",
         (UNATTACHED_UPLOADS_INDEX,),
     ),
+    Migration(3, "employee directory and support tickets", version_3(COLUMN_TYPES)),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -25,6 +25,13 @@ from asyncpg.pool import PoolConnectionProxy
 from chatkit.store import NotFoundError
 from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 
+from service.agents.tools.records import (
+    EMPLOYEE_FIELDS,
+    EmployeeRecord,
+    NewTicket,
+    Ticket,
+    TicketStatus,
+)
 from service.chatkit.store import rows
 from service.chatkit.store.base import (
     ChatStore,
@@ -36,8 +43,17 @@ from service.chatkit.store.base import (
     from_micros,
     to_micros,
 )
+from service.chatkit.store.business import (
+    EMPLOYEE_COLUMNS,
+    TICKET_COLUMNS,
+    employee_record,
+    employee_values,
+    new_ticket_id,
+    ticket_record,
+)
 from service.chatkit.store.feedback import feedback_record
 from service.chatkit.store.migrations import Migration, apply_pending, check_current
+from service.chatkit.store.postgres import user_data
 from service.chatkit.store.postgres.address import server_address
 from service.chatkit.store.postgres.errors import describe, is_unavailable
 from service.chatkit.store.postgres.locks import AdvisoryTurnLocks
@@ -455,6 +471,37 @@ class PostgresStore(ChatStore):
         if saved == 0:
             raise NotFoundError(f"Attachment {attachment.id} not found")
 
+    # --- data rights (SQL in user_data.py) ----------------------------------------------------
+
+    def _delete_user_batches(
+        self, tenant_id: str, user_id: str, batch_size: int
+    ) -> Sequence[PruneBatch]:
+        def batch(delete: user_data.UserBatch) -> PruneBatch:
+            async def run() -> Batch:
+                return await self._run(
+                    lambda conn: delete(conn, tenant_id, user_id, batch_size), transaction=True
+                )
+
+            return run
+
+        return tuple(
+            batch(delete)
+            for delete in (
+                user_data.delete_threads,
+                user_data.delete_attachments,
+                user_data.delete_feedback,
+            )
+        )
+
+    async def _user_attachment_documents(self, tenant_id: str, user_id: str) -> list[Any]:
+        documents: list[Any] = await self._run(
+            lambda conn: user_data.attachment_documents(conn, tenant_id, user_id)
+        )
+        return documents
+
+    async def _user_feedback(self, tenant_id: str, user_id: str) -> list[FeedbackRecord]:
+        return await self._run(lambda conn: user_data.feedback_records(conn, tenant_id, user_id))
+
     # --- feedback ----------------------------------------------------------------------------
 
     async def save_feedback(
@@ -533,6 +580,113 @@ class PostgresStore(ChatStore):
             return rows.prune_report(attachments), attachments
 
         return threads, unattached
+
+    # --- business data (the tools' EmployeeDirectory and TicketDesk) -----------------------
+
+    async def upsert_employees(self, employees: Sequence[EmployeeRecord]) -> int:
+        marks = ", ".join(f"${n}" for n in range(1, len(EMPLOYEE_FIELDS) + 2))
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in EMPLOYEE_FIELDS[2:])
+        now = _now()
+
+        async def work(conn: Conn) -> None:
+            await conn.executemany(
+                f"INSERT INTO employees ({EMPLOYEE_COLUMNS}, updated_at) VALUES ({marks})"
+                f" ON CONFLICT (tenant_id, employee_id) DO UPDATE SET {updates},"
+                " updated_at = EXCLUDED.updated_at",
+                [(*employee_values(employee), now) for employee in employees],
+            )
+
+        await self._run(work, transaction=True)
+        return len(employees)
+
+    async def find_employee(self, tenant_id: str, employee_id: str) -> EmployeeRecord | None:
+        row = await self._run(
+            lambda conn: conn.fetchrow(
+                f"SELECT {EMPLOYEE_COLUMNS} FROM employees"
+                " WHERE tenant_id = $1 AND employee_id = $2",
+                tenant_id,
+                employee_id,
+            )
+        )
+        return None if row is None else employee_record(row)
+
+    async def search_employees(
+        self, tenant_id: str, name_or_email: str, limit: int
+    ) -> list[EmployeeRecord]:
+        found = await self._run(
+            lambda conn: conn.fetch(
+                f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = $1"
+                " AND (lower(email) = lower($2) OR lower(name) = lower($2))"
+                " ORDER BY employee_id LIMIT $3",
+                tenant_id,
+                name_or_email,
+                limit,
+            )
+        )
+        return [employee_record(row) for row in found]
+
+    async def create_ticket(self, ticket: NewTicket) -> Ticket:
+        ticket_id, now = new_ticket_id(), _now()
+        # A retry after a lost connection may find the row its first attempt committed.
+        row = await self._run(
+            lambda conn: conn.fetchrow(
+                f"INSERT INTO tickets ({TICKET_COLUMNS}, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $7)"
+                " ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id"
+                f" RETURNING {TICKET_COLUMNS}, created_at, updated_at",
+                ticket_id,
+                ticket.tenant_id,
+                ticket.requester_id,
+                ticket.subject,
+                ticket.body,
+                ticket.priority,
+                now,
+            )
+        )
+        return _ticket(row)
+
+    async def load_ticket(self, tenant_id: str, ticket_id: str) -> Ticket | None:
+        row = await self._run(
+            lambda conn: conn.fetchrow(
+                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
+                " WHERE tenant_id = $1 AND id = $2",
+                tenant_id,
+                ticket_id,
+            )
+        )
+        return None if row is None else _ticket(row)
+
+    async def list_tickets(self, tenant_id: str, requester_id: str, limit: int) -> list[Ticket]:
+        found = await self._run(
+            lambda conn: conn.fetch(
+                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
+                " WHERE tenant_id = $1 AND requester_id = $2"
+                " ORDER BY created_at DESC, ordinal DESC LIMIT $3",
+                tenant_id,
+                requester_id,
+                limit,
+            )
+        )
+        return [_ticket(row) for row in found]
+
+    async def set_ticket_status(
+        self, tenant_id: str, ticket_id: str, status: TicketStatus
+    ) -> Ticket | None:
+        row = await self._run(
+            lambda conn: conn.fetchrow(
+                "UPDATE tickets SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4"
+                f" RETURNING {TICKET_COLUMNS}, created_at, updated_at",
+                status,
+                _now(),
+                tenant_id,
+                ticket_id,
+            )
+        )
+        return None if row is None else _ticket(row)
+
+
+def _ticket(row: Any) -> Ticket:
+    return ticket_record(row, row["created_at"], row["updated_at"])
 
 
 def _closed(conn: Conn) -> bool:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.chatkit.store.migrations import Migration
-from service.chatkit.store.tables import UNATTACHED_UPLOADS_INDEX, ColumnTypes, version_1
+from service.chatkit.store.tables import (
+    UNATTACHED_UPLOADS_INDEX,
+    ColumnTypes,
+    version_1,
+    version_3,
+)
 
 # Times are microseconds since the epoch (UTC); ordinals are rowids that are never reused.
 COLUMN_TYPES = ColumnTypes(ordinal="INTEGER PRIMARY KEY AUTOINCREMENT", moment="INTEGER")
@@ -27,5 +32,6 @@ MIGRATIONS: Sequence[Migration] = (
             UNATTACHED_UPLOADS_INDEX,
         ),
     ),
+    Migration(3, "employee directory and support tickets", version_3(COLUMN_TYPES)),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

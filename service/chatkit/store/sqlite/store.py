@@ -14,6 +14,13 @@ import aiosqlite
 from chatkit.store import NotFoundError
 from chatkit.types import Attachment, FeedbackKind, Page, ThreadItem, ThreadMetadata
 
+from service.agents.tools.records import (
+    EMPLOYEE_FIELDS,
+    EmployeeRecord,
+    NewTicket,
+    Ticket,
+    TicketStatus,
+)
 from service.chatkit.store import rows
 from service.chatkit.store.base import (
     ChatStore,
@@ -25,10 +32,19 @@ from service.chatkit.store.base import (
     now_micros,
     to_micros,
 )
+from service.chatkit.store.business import (
+    EMPLOYEE_COLUMNS,
+    TICKET_COLUMNS,
+    employee_record,
+    employee_values,
+    new_ticket_id,
+    ticket_record,
+)
 from service.chatkit.store.feedback import feedback_record
 from service.chatkit.store.migrations import Migration, apply_pending, check_current
 from service.chatkit.store.retention import PrunedAttachment, PruneReport
 from service.chatkit.store.rows import OwnedTable
+from service.chatkit.store.sqlite import user_data
 from service.chatkit.store.sqlite.files import is_permanent, open_database, unusable
 from service.chatkit.store.sqlite.locks import LeaseTurnLocks
 from service.chatkit.store.sqlite.schema import LATEST_VERSION, MIGRATIONS
@@ -338,6 +354,35 @@ class SQLiteStore(ChatStore):
 
         return threads, unattached, expired_turn_locks
 
+    # --- data rights (SQL in user_data.py) ----------------------------------------------------
+
+    def _delete_user_batches(
+        self, tenant_id: str, user_id: str, batch_size: int
+    ) -> Sequence[PruneBatch]:
+        def batch(delete: user_data.UserBatch) -> PruneBatch:
+            async def run() -> Batch:
+                async with self._tx(immediate=True) as db:
+                    return await delete(db, tenant_id, user_id, batch_size)
+
+            return run
+
+        return tuple(
+            batch(delete)
+            for delete in (
+                user_data.delete_threads,
+                user_data.delete_attachments,
+                user_data.delete_feedback,
+            )
+        )
+
+    async def _user_attachment_documents(self, tenant_id: str, user_id: str) -> list[Any]:
+        async with self._tx() as db:
+            return await user_data.attachment_documents(db, tenant_id, user_id)
+
+    async def _user_feedback(self, tenant_id: str, user_id: str) -> list[FeedbackRecord]:
+        async with self._tx() as db:
+            return await user_data.feedback_records(db, tenant_id, user_id)
+
     # --- feedback ----------------------------------------------------------------------------
 
     async def save_feedback(
@@ -372,6 +417,101 @@ class SQLiteStore(ChatStore):
                 (where.thread_id, since, where.tenant_id, limit),
             )
         return [feedback_record(row, from_micros(row["created_at"])) for row in found]
+
+    # --- business data (the tools' EmployeeDirectory and TicketDesk) -----------------------
+
+    async def upsert_employees(self, employees: Sequence[EmployeeRecord]) -> int:
+        marks = ", ".join("?" * len(EMPLOYEE_FIELDS))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in EMPLOYEE_FIELDS[2:])
+        now = now_micros()
+        async with self._tx(immediate=True) as db:
+            await db.executemany(
+                f"INSERT INTO employees ({EMPLOYEE_COLUMNS}, updated_at) VALUES ({marks}, ?)"
+                f" ON CONFLICT (tenant_id, employee_id) DO UPDATE SET {updates},"
+                " updated_at = excluded.updated_at",
+                [(*employee_values(employee), now) for employee in employees],
+            )
+        return len(employees)
+
+    async def find_employee(self, tenant_id: str, employee_id: str) -> EmployeeRecord | None:
+        async with self._tx() as db:
+            row = await _one(
+                db,
+                f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = ? AND employee_id = ?",
+                (tenant_id, employee_id),
+            )
+        return None if row is None else employee_record(row)
+
+    async def search_employees(
+        self, tenant_id: str, name_or_email: str, limit: int
+    ) -> list[EmployeeRecord]:
+        async with self._tx() as db:
+            found = await _all(
+                db,
+                f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = ?1"
+                " AND (lower(email) = lower(?2) OR lower(name) = lower(?2))"
+                " ORDER BY employee_id LIMIT ?3",
+                (tenant_id, name_or_email, limit),
+            )
+        return [employee_record(row) for row in found]
+
+    async def create_ticket(self, ticket: NewTicket) -> Ticket:
+        ticket_id, now = new_ticket_id(), now_micros()
+        async with self._tx(immediate=True) as db:
+            await db.execute(
+                f"INSERT INTO tickets ({TICKET_COLUMNS}, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                (
+                    ticket_id,
+                    ticket.tenant_id,
+                    ticket.requester_id,
+                    ticket.subject,
+                    ticket.body,
+                    ticket.priority,
+                    now,
+                    now,
+                ),
+            )
+        created = await self.load_ticket(ticket.tenant_id, ticket_id)
+        assert created is not None
+        return created
+
+    async def load_ticket(self, tenant_id: str, ticket_id: str) -> Ticket | None:
+        async with self._tx() as db:
+            row = await _one(
+                db,
+                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
+                " WHERE tenant_id = ? AND id = ?",
+                (tenant_id, ticket_id),
+            )
+        return None if row is None else _ticket(row)
+
+    async def list_tickets(self, tenant_id: str, requester_id: str, limit: int) -> list[Ticket]:
+        async with self._tx() as db:
+            found = await _all(
+                db,
+                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
+                " WHERE tenant_id = ? AND requester_id = ?"
+                " ORDER BY created_at DESC, ordinal DESC LIMIT ?",
+                (tenant_id, requester_id, limit),
+            )
+        return [_ticket(row) for row in found]
+
+    async def set_ticket_status(
+        self, tenant_id: str, ticket_id: str, status: TicketStatus
+    ) -> Ticket | None:
+        async with self._tx(immediate=True) as db:
+            row = await _one(
+                db,
+                "UPDATE tickets SET status = ?, updated_at = ? WHERE tenant_id = ? AND id = ?"
+                f" RETURNING {TICKET_COLUMNS}, created_at, updated_at",
+                (status, now_micros(), tenant_id, ticket_id),
+            )
+        return None if row is None else _ticket(row)
+
+
+def _ticket(row: Any) -> Ticket:
+    return ticket_record(row, from_micros(row["created_at"]), from_micros(row["updated_at"]))
 
 
 async def _prune_threads(db: aiosqlite.Connection, cutoff: int, limit: int) -> Batch:
