@@ -126,7 +126,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     if attachments is not None and attachment_store is not None:
         app.request_class = body_limited_request(settings.attachments_max_bytes)
         app.register_blueprint(
-            uploads_blueprint(attachments, attachment_store, store, authenticate, failures, metrics)
+            uploads_blueprint(
+                attachments, attachment_store, store, authenticate, failures, metrics, limits
+            )
         )
 
         @app.after_serving

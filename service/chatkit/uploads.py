@@ -21,6 +21,7 @@ from service.chatkit.attachments.service import CONTENT_PATH, UPLOAD_PATH, Attac
 from service.chatkit.attachments.store import FileAttachmentStore
 from service.chatkit.errors import InvalidRequest
 from service.chatkit.failures import FailureTable, error_response, log_failure
+from service.chatkit.limits import AbuseLimits
 from service.chatkit.store.base import ChatStore
 from service.observability.metrics import Metrics
 from service.request_context import RequestContext
@@ -51,6 +52,7 @@ def uploads_blueprint(
     authenticate: Authenticator,
     failures: FailureTable,
     metrics: Metrics,
+    limits: AbuseLimits,
 ) -> Blueprint:
     blueprint = Blueprint("uploads", __name__)
 
@@ -101,6 +103,7 @@ def uploads_blueprint(
         started = time.perf_counter()
         try:
             context = await authenticate(request)
+            await limits.admit_request(context)
             too_long_declared()
             form = MultipartFile(request.body, request.headers.get("Content-Type"))
             await form.open()
@@ -118,6 +121,7 @@ def uploads_blueprint(
         try:
             grant = attachments.links.verify("upload", request.args.get("token", ""), attachment_id)
             context = RequestContext(grant.user_id, grant.tenant_id, "user", None)
+            await limits.admit_request(context)
             existing = await store.load_attachment(attachment_id, context)
             if existing.upload_descriptor is None:
                 raise InvalidRequest("this file has already been uploaded")
