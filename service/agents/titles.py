@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from agents import Agent, Runner
+from agents import Agent, RunHooks, Runner
 
+from service.agents.context import ToolContext
 from service.agents.factory import ModelHandle
 
 logger = logging.getLogger(__name__)
@@ -40,21 +41,29 @@ def clean_title(raw: str) -> str:
 class TitleWriter:
     def __init__(self, handle: ModelHandle, *, timeout: float) -> None:
         self._timeout = timeout
-        self._agent: Agent[None] | None = None
+        self._agent: Agent[ToolContext] | None = None
         if handle.model is not None:
-            self._agent = Agent(
+            self._agent = Agent[ToolContext](
                 name="title-writer",
                 instructions=TITLE_INSTRUCTIONS,
                 model=handle.model,
                 model_settings=handle.model_settings,
             )
 
-    async def title_for(self, first_message: str) -> str:
+    async def title_for(
+        self,
+        first_message: str,
+        context: ToolContext | None = None,
+        hooks: RunHooks[ToolContext] | None = None,
+    ) -> str:
+        """`context` and `hooks` are the turn's: the title call counts like the turn's own calls
+        (a tenant's token budget, say)."""
         if self._agent is not None and first_message.strip():
             try:
-                result = await asyncio.wait_for(
-                    Runner.run(self._agent, first_message[:2000], max_turns=1), self._timeout
+                run = Runner.run(
+                    self._agent, first_message[:2000], context=context, max_turns=1, hooks=hooks
                 )
+                result = await asyncio.wait_for(run, self._timeout)
                 title = clean_title(str(result.final_output or ""))
                 if title:
                     return title

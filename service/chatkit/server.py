@@ -248,17 +248,20 @@ class ChatServer(ChatKitServer[RequestContext]):
         try:
             if self.agent is None:
                 raise ModelNotConfigured(self.model.unavailable_reason or "")
-            if wants_title and self.titles is not None:
-                title = asyncio.create_task(self.titles.title_for(first_text))
-                turn.on_cancel(title.cancel)
             agent_context = AgentContext[RequestContext](
                 thread=thread, store=self.store, request_context=context
             )
+            tool_context = self._tool_context(agent_context, context)
+            if wants_title and self.titles is not None:
+                title = asyncio.create_task(
+                    self.titles.title_for(first_text, tool_context, self.run_hooks)
+                )
+                turn.on_cancel(title.cancel)
             options = input_user_message.inference_options if input_user_message else None
             run = Runner.run_streamed(
                 self._agent_for(options),
                 await self._history(thread, context),
-                context=self._tool_context(agent_context, context),
+                context=tool_context,
                 max_turns=self.max_turns,
                 hooks=self.run_hooks,
             )

@@ -75,3 +75,29 @@ async def test_a_turn_that_runs_out_of_budget_ends_with_an_error_saying_so(
     assert "token budget for today" in message and "\n" not in message
     assert len(mock_llm.conversation_requests()) == 1
     assert "Traceback" not in budget_server.log
+
+
+@pytest.fixture(scope="module")
+def titled_server(server_factory: ServerFactory, mock_llm: MockLLM) -> ServerProcess:
+    return server_factory(
+        {
+            **provider_env("openai", mock_llm),
+            "TENANT_DAILY_TOKEN_BUDGET": "20",
+            "TITLE_GENERATION": "true",
+        }
+    )
+
+
+async def test_the_title_call_is_charged_to_the_budget_too(
+    titled_server: ServerProcess, mock_llm: MockLLM, tenant: str
+) -> None:
+    mock_llm.default = REPLY
+    async with ChatKitClient(titled_server.url, user="ann", tenant=tenant) as ann:
+        first = await ann.create_thread("hello")
+        assert first.errors == []
+        assert [r.is_title for r in mock_llm.requests].count(
+            True
+        ) == 1  # 16 tokens, like the answer
+        # 16 tokens for the answer alone would leave room; with the title's 16 there is none.
+        over = await ann.call("threads.create", input=user_input("and again"))
+    assert_limited(over, "token budget for today")
