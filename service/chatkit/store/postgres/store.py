@@ -568,7 +568,7 @@ class PostgresStore(ChatStore):
 
         async def unattached() -> Batch:
             attachments = await self._run(
-                lambda conn: _delete_attachments(
+                lambda conn: user_data.delete_attachment_rows(
                     conn,
                     "id IN (SELECT id FROM attachments WHERE thread_id IS NULL"
                     " AND created_at < $1 ORDER BY created_at LIMIT $2"
@@ -726,23 +726,7 @@ async def _prune_threads(conn: Conn, cutoff: datetime, limit: int) -> Batch:
             limit,
         )
     ]
-    if not ids:
-        return PruneReport(), []
-    attachments = await _delete_attachments(conn, "thread_id = ANY($1::text[])", ids)
-    feedback = await conn.execute("DELETE FROM feedback WHERE thread_id = ANY($1::text[])", ids)
-    items = await conn.execute("DELETE FROM items WHERE thread_id = ANY($1::text[])", ids)
-    threads = await conn.execute("DELETE FROM threads WHERE id = ANY($1::text[])", ids)
-    report = rows.prune_report(
-        attachments, threads=_count(threads), items=_count(items), feedback=_count(feedback)
-    )
-    return report, attachments
-
-
-async def _delete_attachments(conn: Conn, where: str, *params: Any) -> list[PrunedAttachment]:
-    deleted = await conn.fetch(
-        f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", *params
-    )
-    return rows.pruned_attachments(deleted)
+    return await user_data.remove_threads(conn, ids)
 
 
 async def _schema_status(conn: Conn) -> SchemaStatus:

@@ -27,7 +27,8 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def _delete_attachments(conn: Conn, where: str, *params: Any) -> list[PrunedAttachment]:
+async def delete_attachment_rows(conn: Conn, where: str, *params: Any) -> list[PrunedAttachment]:
+    """Attachment records matching `where`, deleted; what is needed to delete their bytes."""
     deleted = await conn.fetch(
         f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", *params
     )
@@ -46,9 +47,14 @@ async def delete_threads(conn: Conn, tenant_id: str, user_id: str, limit: int) -
             limit,
         )
     ]
+    return await remove_threads(conn, ids)
+
+
+async def remove_threads(conn: Conn, ids: list[str]) -> Batch:
+    """These threads with their items, feedback and attachment records (`prune` uses it too)."""
     if not ids:
         return PruneReport(), []
-    attachments = await _delete_attachments(conn, "thread_id = ANY($1::text[])", ids)
+    attachments = await delete_attachment_rows(conn, "thread_id = ANY($1::text[])", ids)
     feedback = await conn.execute("DELETE FROM feedback WHERE thread_id = ANY($1::text[])", ids)
     items = await conn.execute("DELETE FROM items WHERE thread_id = ANY($1::text[])", ids)
     threads = await conn.execute("DELETE FROM threads WHERE id = ANY($1::text[])", ids)
@@ -60,7 +66,7 @@ async def delete_threads(conn: Conn, tenant_id: str, user_id: str, limit: int) -
 
 async def delete_attachments(conn: Conn, tenant_id: str, user_id: str, limit: int) -> Batch:
     """Up to `limit` of the user's attachment records that no thread of theirs holds."""
-    attachments = await _delete_attachments(
+    attachments = await delete_attachment_rows(
         conn,
         "id IN (SELECT id FROM attachments WHERE tenant_id = $1 AND user_id = $2"
         " LIMIT $3 FOR UPDATE)",

@@ -339,7 +339,7 @@ class SQLiteStore(ChatStore):
 
         async def unattached() -> Batch:
             async with self._tx(immediate=True) as db:
-                attachments = await _delete_attachments(
+                attachments = await user_data.delete_attachment_rows(
                     db,
                     "id IN (SELECT id FROM attachments WHERE thread_id IS NULL"
                     " AND created_at < ? ORDER BY created_at LIMIT ?)",
@@ -520,27 +520,7 @@ async def _prune_threads(db: aiosqlite.Connection, cutoff: int, limit: int) -> B
         "SELECT id FROM threads WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
         (cutoff, limit),
     )
-    ids = [row["id"] for row in chosen]
-    if not ids:
-        return PruneReport(), []
-    marks = ", ".join("?" * len(ids))
-    attachments = await _delete_attachments(db, f"thread_id IN ({marks})", ids)
-    feedback = await db.execute(f"DELETE FROM feedback WHERE thread_id IN ({marks})", ids)
-    items = await db.execute(f"DELETE FROM items WHERE thread_id IN ({marks})", ids)
-    threads = await db.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)
-    report = rows.prune_report(
-        attachments, threads=threads.rowcount, items=items.rowcount, feedback=feedback.rowcount
-    )
-    return report, attachments
-
-
-async def _delete_attachments(
-    db: aiosqlite.Connection, where: str, params: Sequence[Any]
-) -> list[PrunedAttachment]:
-    deleted = await _all(
-        db, f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", params
-    )
-    return rows.pruned_attachments(deleted)
+    return await user_data.remove_threads(db, [row["id"] for row in chosen])
 
 
 async def _schema_status(db: aiosqlite.Connection) -> SchemaStatus:

@@ -26,9 +26,10 @@ async def _all(db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> lis
         return list(await cursor.fetchall())
 
 
-async def _delete_attachments(
+async def delete_attachment_rows(
     db: aiosqlite.Connection, where: str, params: Sequence[Any]
 ) -> list[PrunedAttachment]:
+    """Attachment records matching `where`, deleted; what is needed to delete their bytes."""
     deleted = await _all(
         db, f"DELETE FROM attachments WHERE {where} RETURNING tenant_id, user_id, data", params
     )
@@ -44,11 +45,15 @@ async def delete_threads(
         "SELECT id FROM threads WHERE tenant_id = ? AND user_id = ? ORDER BY ordinal LIMIT ?",
         (tenant_id, user_id, limit),
     )
-    ids = [row["id"] for row in chosen]
+    return await remove_threads(db, [row["id"] for row in chosen])
+
+
+async def remove_threads(db: aiosqlite.Connection, ids: list[str]) -> Batch:
+    """These threads with their items, feedback and attachment records (`prune` uses it too)."""
     if not ids:
         return PruneReport(), []
     marks = ", ".join("?" * len(ids))
-    attachments = await _delete_attachments(db, f"thread_id IN ({marks})", ids)
+    attachments = await delete_attachment_rows(db, f"thread_id IN ({marks})", ids)
     feedback = await db.execute(f"DELETE FROM feedback WHERE thread_id IN ({marks})", ids)
     items = await db.execute(f"DELETE FROM items WHERE thread_id IN ({marks})", ids)
     threads = await db.execute(f"DELETE FROM threads WHERE id IN ({marks})", ids)
@@ -62,7 +67,7 @@ async def delete_attachments(
     db: aiosqlite.Connection, tenant_id: str, user_id: str, limit: int
 ) -> Batch:
     """Up to `limit` of the user's attachment records that no thread of theirs holds."""
-    attachments = await _delete_attachments(
+    attachments = await delete_attachment_rows(
         db,
         "id IN (SELECT id FROM attachments WHERE tenant_id = ? AND user_id = ? LIMIT ?)",
         (tenant_id, user_id, limit),
