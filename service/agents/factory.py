@@ -15,9 +15,9 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from agents import Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel
-from openai import AsyncOpenAI
 from pydantic import SecretStr
 
+from service.agents.streamed_events import StreamParsingOpenAI
 from service.settings import LLMProvider, Settings
 
 ModelAPI = Literal["responses", "chat_completions"]
@@ -107,7 +107,7 @@ def create_model(settings: Settings) -> ModelHandle:
             f"(LLM_PROVIDER={settings.llm_provider}) and restart the server."
         )
         return replace(handle, unavailable_reason=reason)
-    client = AsyncOpenAI(
+    client = StreamParsingOpenAI(
         api_key=key or _PLACEHOLDER_KEY,
         base_url=base_url,
         timeout=settings.llm_timeout_seconds,
