@@ -3,7 +3,7 @@
 A held thread has a row in `turn_locks` naming its holder and a lease expiry (wall-clock
 microseconds, comparable across processes). The holder renews the lease while the turn runs;
 a crashed process stops renewing, and its rows expire after `lease` seconds, when the next
-waiter takes them over. Waiters poll (`BEGIN IMMEDIATE` makes each attempt atomic).
+waiter takes them over. Waiters poll; each attempt is one statement, atomic on its own.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from service.chatkit.store.locks import LocalTurnLocks, try_until
 
 logger = logging.getLogger(__name__)
 
-Transaction = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+Statement = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
 
 
 class LeaseTurnLocks:
-    def __init__(self, write_transaction: Transaction, *, lease: float = 15.0) -> None:
-        self._tx = write_transaction
+    def __init__(self, statement: Statement, *, lease: float = 15.0) -> None:
+        """`statement`: the writer connection for one statement (atomic on its own)."""
+        self._statement = statement
         self.lease = lease
         self._local = LocalTurnLocks(timeout=lease)
 
@@ -47,15 +48,15 @@ class LeaseTurnLocks:
                 await asyncio.shield(self._release(thread_id, holder))
 
     async def _try(self, thread_id: str, holder: str) -> bool:
+        """Take the row, or take over a lease that ran out, in one statement."""
         now = now_micros()
-        async with self._tx() as db:
-            await db.execute(
-                "DELETE FROM turn_locks WHERE thread_id = ? AND expires_at <= ?", (thread_id, now)
-            )
+        async with self._statement() as db:
             cursor = await db.execute(
                 "INSERT INTO turn_locks (thread_id, holder, expires_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (thread_id) DO NOTHING",
-                (thread_id, holder, now + int(self.lease * 1_000_000)),
+                " ON CONFLICT (thread_id) DO UPDATE SET"
+                " holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE turn_locks.expires_at <= ?",
+                (thread_id, holder, now + int(self.lease * 1_000_000), now),
             )
             return cursor.rowcount == 1
 
@@ -63,7 +64,7 @@ class LeaseTurnLocks:
         while True:
             await asyncio.sleep(self.lease / 3)
             try:
-                async with self._tx() as db:
+                async with self._statement() as db:
                     cursor = await db.execute(
                         "UPDATE turn_locks SET expires_at = ? WHERE thread_id = ? AND holder = ?",
                         (now_micros() + int(self.lease * 1_000_000), thread_id, holder),
@@ -80,7 +81,7 @@ class LeaseTurnLocks:
 
     async def _release(self, thread_id: str, holder: str) -> None:
         try:
-            async with self._tx() as db:
+            async with self._statement() as db:
                 await db.execute(
                     "DELETE FROM turn_locks WHERE thread_id = ? AND holder = ?", (thread_id, holder)
                 )

@@ -45,7 +45,7 @@ from service.chatkit.store.migrations import Migration, apply_pending, check_cur
 from service.chatkit.store.retention import PrunedAttachment, PruneReport
 from service.chatkit.store.rows import OwnedTable
 from service.chatkit.store.sqlite import user_data
-from service.chatkit.store.sqlite.files import is_permanent, open_database, unusable
+from service.chatkit.store.sqlite.files import MEMORY, is_permanent, open_database, unusable
 from service.chatkit.store.sqlite.locks import LeaseTurnLocks
 from service.chatkit.store.sqlite.schema import LATEST_VERSION, MIGRATIONS
 from service.request_context import RequestContext
@@ -64,14 +64,14 @@ def sqlite_path(database_url: str) -> str:
     return path
 
 
+# One trip to the connection's thread per statement (execute + fetch + close would be three):
+# under load every trip waits for a turn of the event loop.
 async def _one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
-    async with db.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+    return next(iter(await db.execute_fetchall(sql, params)), None)
 
 
 async def _all(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-    async with db.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
+    return list(await db.execute_fetchall(sql, params))
 
 
 async def _owned_thread_exists(
@@ -122,10 +122,13 @@ class SQLiteStore(ChatStore):
         """`turn_lock_lease`: how long the turn lock of a process that died blocks its thread."""
         self._path = path
         self._db: aiosqlite.Connection | None = None
-        # One connection: statements of concurrent requests must not land inside each other's
-        # transactions, so every use of the connection holds this lock.
+        # The writer: statements of concurrent requests must not land inside each other's
+        # transactions, so every use of this connection holds this lock.
         self._lock = asyncio.Lock()
-        self._turn_locks = LeaseTurnLocks(lambda: self._tx(immediate=True), lease=turn_lock_lease)
+        # The reader (a file in WAL mode): reads need no transaction, no lock, and do not queue
+        # behind writes. Each statement sees everything committed before it began.
+        self._reader: aiosqlite.Connection | None = None
+        self._turn_locks = LeaseTurnLocks(self._statement, lease=turn_lock_lease)
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -152,6 +155,24 @@ class SQLiteStore(ChatStore):
                 raise
             await db.execute("COMMIT")
 
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer for one statement on its own (atomic without BEGIN and COMMIT)."""
+        async with self._lock:
+            yield self.db
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A connection for reads; in memory (one connection) the writer, between transactions."""
+        try:
+            if self._reader is not None:
+                yield self._reader
+                return
+            async with self._lock:
+                yield self.db
+        except UnicodeEncodeError:
+            raise rows.unencodable_id() from None
+
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def open(self, *, migrate: bool = True) -> SchemaStatus:
@@ -159,10 +180,13 @@ class SQLiteStore(ChatStore):
             self._db = await open_database(self._path)
         try:
             if migrate:
-                return await self.migrate()
-            async with self._tx(immediate=True) as db:
-                status = await _schema_status(db)
-            check_current(status.current, LATEST_VERSION)
+                status = await self.migrate()
+            else:
+                async with self._tx(immediate=True) as db:
+                    status = await _schema_status(db)
+                check_current(status.current, LATEST_VERSION)
+            if self._path != MEMORY and self._reader is None:
+                self._reader = await open_database(self._path)
             return status
         except BaseException as exc:
             await self.close()
@@ -171,6 +195,9 @@ class SQLiteStore(ChatStore):
             raise
 
     async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
@@ -202,7 +229,7 @@ class SQLiteStore(ChatStore):
     # --- threads -----------------------------------------------------------------------------
 
     async def _owned_data(self, table: OwnedTable, row_id: str, context: RequestContext) -> Any:
-        async with self._tx() as db:
+        async with self._read() as db:
             row = await _one(
                 db,
                 f"SELECT data FROM {table} WHERE id = ? AND tenant_id = ? AND user_id = ?",
@@ -247,7 +274,7 @@ class SQLiteStore(ChatStore):
         self, limit: int, after: str | None, order: str, context: RequestContext
     ) -> Page[ThreadMetadata]:
         owner = (context.tenant_id, context.user_id)
-        async with self._tx() as db:
+        async with self._read() as db:
             found = await _rows_after(
                 db, "threads", "tenant_id = ? AND user_id = ?", owner, after, limit, order
             )
@@ -258,7 +285,7 @@ class SQLiteStore(ChatStore):
     async def load_thread_items(
         self, thread_id: str, after: str | None, limit: int, order: str, context: RequestContext
     ) -> Page[ThreadItem]:
-        async with self._tx() as db:
+        async with self._read() as db:
             await _owned_thread_exists(db, thread_id, context)
             found = await _rows_after(
                 db, "items", "thread_id = ?", [thread_id], after, limit, order
@@ -282,7 +309,7 @@ class SQLiteStore(ChatStore):
             )
 
     async def load_item(self, thread_id: str, item_id: str, context: RequestContext) -> ThreadItem:
-        async with self._tx() as db:
+        async with self._read() as db:
             await _owned_thread_exists(db, thread_id, context)
             row = await _one(
                 db, "SELECT data FROM items WHERE thread_id = ? AND id = ?", (thread_id, item_id)
@@ -376,11 +403,11 @@ class SQLiteStore(ChatStore):
         )
 
     async def _user_attachment_documents(self, tenant_id: str, user_id: str) -> list[Any]:
-        async with self._tx() as db:
+        async with self._read() as db:
             return await user_data.attachment_documents(db, tenant_id, user_id)
 
     async def _user_feedback(self, tenant_id: str, user_id: str) -> list[FeedbackRecord]:
-        async with self._tx() as db:
+        async with self._read() as db:
             return await user_data.feedback_records(db, tenant_id, user_id)
 
     # --- feedback ----------------------------------------------------------------------------
@@ -408,7 +435,7 @@ class SQLiteStore(ChatStore):
 
     async def _select_feedback(self, where: FeedbackFilter, limit: int) -> list[FeedbackRecord]:
         since = to_micros(where.since) if where.since else None
-        async with self._tx() as db:
+        async with self._read() as db:
             found = await _all(
                 db,
                 "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
@@ -434,7 +461,7 @@ class SQLiteStore(ChatStore):
         return len(employees)
 
     async def find_employee(self, tenant_id: str, employee_id: str) -> EmployeeRecord | None:
-        async with self._tx() as db:
+        async with self._read() as db:
             row = await _one(
                 db,
                 f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = ? AND employee_id = ?",
@@ -445,7 +472,7 @@ class SQLiteStore(ChatStore):
     async def search_employees(
         self, tenant_id: str, name_or_email: str, limit: int
     ) -> list[EmployeeRecord]:
-        async with self._tx() as db:
+        async with self._read() as db:
             found = await _all(
                 db,
                 f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = ?1"
@@ -477,7 +504,7 @@ class SQLiteStore(ChatStore):
         return created
 
     async def load_ticket(self, tenant_id: str, ticket_id: str) -> Ticket | None:
-        async with self._tx() as db:
+        async with self._read() as db:
             row = await _one(
                 db,
                 f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
@@ -487,7 +514,7 @@ class SQLiteStore(ChatStore):
         return None if row is None else _ticket(row)
 
     async def list_tickets(self, tenant_id: str, requester_id: str, limit: int) -> list[Ticket]:
-        async with self._tx() as db:
+        async with self._read() as db:
             found = await _all(
                 db,
                 f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
