@@ -252,11 +252,6 @@ class ChatServer(ChatKitServer[RequestContext]):
                 thread=thread, store=self.store, request_context=context
             )
             tool_context = self._tool_context(agent_context, context)
-            if wants_title and self.titles is not None:
-                title = asyncio.create_task(
-                    self.titles.title_for(first_text, tool_context, self.run_hooks)
-                )
-                turn.on_cancel(title.cancel)
             options = input_user_message.inference_options if input_user_message else None
             run = Runner.run_streamed(
                 self._agent_for(options),
@@ -273,6 +268,12 @@ class ChatServer(ChatKitServer[RequestContext]):
 
             async for event in rewrite_fake_ids(events, new_message_id):
                 yield event
+                if title is None and wants_title and self.titles is not None:
+                    # Asked once the answer has begun, so it never delays the first token.
+                    title = asyncio.create_task(
+                        self.titles.title_for(first_text, tool_context, self.run_hooks)
+                    )
+                    turn.on_cancel(title.cancel)
         except (asyncio.CancelledError, GeneratorExit):
             turn.cancel()
             raise

@@ -78,6 +78,21 @@ async def test_three_turn_conversation_keeps_history_and_persists(
         assert thread["title"] == "Getting to know Ada"
 
 
+async def test_the_title_is_asked_for_once_the_answer_has_begun(
+    provider_server, mock_llm: MockLLM, user: str
+) -> None:
+    """The title call never competes with the answer's own request for the first token."""
+    _, server = provider_server
+    mock_llm.default = Reply(text="An answer that takes its time.", first_token_delay=0.3)
+    async with ChatKitClient(server.url, user=user) as client:
+        stream = await client.create_thread("Hello there")
+    assert stream.errors == []
+    assert stream.of_type("thread.updated")[-1]["thread"]["title"] == mock_llm.title
+    answer = mock_llm.conversation_requests()[-1]
+    title = [r for r in mock_llm.requests if r.is_title][-1]
+    assert title.at > answer.at
+
+
 async def test_streamed_item_ids_match_stored_ids(
     provider_server, mock_llm: MockLLM, user: str
 ) -> None:

@@ -46,6 +46,7 @@ class Recorded:
     body: dict[str, Any]
     headers: dict[str, str]
     is_title: bool
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
