@@ -49,10 +49,17 @@ class Turn:
 
 
 @dataclass(frozen=True, slots=True)
-class RequestContext:
+class Caller:
+    """Who is asking: the authenticated user, their tenant and role, and the locale they asked
+    in. Both the request's context (below) and the tools' (`service.agents.context`) are one."""
+
     user_id: str
     tenant_id: str
     role: str = "user"
     locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext(Caller):
     turn: Turn | None = None
     """Set on streamed requests only."""

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from service.request_context import Caller
+
 if TYPE_CHECKING:  # the tools package imports this module
     from service.agents.tools.records import EmployeeDirectory, Ticket, TicketDesk
 
@@ -36,11 +38,7 @@ class TicketRoles:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolContext:
-    user_id: str
-    tenant_id: str
-    role: str = "user"
-    locale: str | None = None
+class ToolContext(Caller):
     report_progress: Callable[[str], Awaitable[None]] = _ignore_progress
     """Shows a short progress line in the chat UI while a tool works."""
     show_ticket: Callable[[Ticket], Awaitable[None]] = _ignore_ticket

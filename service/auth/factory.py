@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from quart import Request
@@ -176,48 +177,44 @@ def _jwks(
         fetch,
         cache_seconds=settings.auth_jwks_cache_seconds,
         min_refresh_seconds=settings.auth_jwks_min_refresh_seconds,
-        issuer=issuer,
+        vouches_for=issuer,
     )
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
 class TokenIdentifier:
     """`jwt`, `api-token` or both: an API token in `Authorization: Bearer` is looked up first;
     anything else there (or in `AUTH_TOKEN_HEADER`) is verified as a JWT."""
 
-    def __init__(
-        self,
-        *,
-        api_tokens: ApiTokens | None,
-        jwt: JwtVerifier | None,
-        claims: ClaimNames,
-        token_header: str,
-    ) -> None:
-        self._api_tokens = api_tokens
-        self._jwt = jwt
-        self._claims = claims
-        self._token_header = token_header
-        self._jwt_in_authorization = jwt is not None and token_header.lower() == AUTHORIZATION
+    api_tokens: ApiTokens | None
+    jwt: JwtVerifier | None
+    claims: ClaimNames
+    token_header: str
+
+    @property
+    def _jwt_in_authorization(self) -> bool:
+        return self.jwt is not None and self.token_header.lower() == AUTHORIZATION
 
     async def __call__(self, request: Request) -> Identity:
         headers = request.headers
-        if self._api_tokens is not None:
+        if self.api_tokens is not None:
             bearer = bearer_token(headers)
             if bearer is not None:
-                identity = self._api_tokens.match(bearer)
+                identity = self.api_tokens.match(bearer)
                 if identity is not None:
                     return identity
                 if not (self._jwt_in_authorization and bearer.count(".") == 2):
                     raise AuthenticationError("unknown API token", reason="unknown_token")
-        if self._jwt is not None:
-            token = header_token(headers, self._token_header)
+        if self.jwt is not None:
+            token = header_token(headers, self.token_header)
             if token is not None:
-                return self._claims.identity(await self._jwt.claims(token))
+                return self.claims.identity(await self.jwt.claims(token))
         raise AuthenticationError(self._missing_message(), reason="missing")
 
     def _missing_message(self) -> str:
         ways = []
-        if self._api_tokens is not None or self._jwt_in_authorization:
+        if self.api_tokens is not None or self._jwt_in_authorization:
             ways.append("'Authorization: Bearer <token>'")
-        if self._jwt is not None and not self._jwt_in_authorization:
-            ways.append(f"the {self._token_header} header")
+        if self.jwt is not None and not self._jwt_in_authorization:
+            ways.append(f"the {self.token_header} header")
         return f"credentials are missing: send {' or '.join(ways)}"

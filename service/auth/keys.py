@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from jwt import PyJWK
@@ -78,6 +79,7 @@ def signing_keys(document: object) -> dict[str | None, PyJWK]:
     return keys
 
 
+@dataclass(eq=False)
 class JwksKeys:
     """Keys fetched from a JWKS URL, kept for `cache_seconds`, and refetched early when a token
     names a key (`kid`) the cache does not hold, for key rotation.
@@ -87,33 +89,26 @@ class JwksKeys:
     an issuer that is down, costs the issuer at most one request per interval per process.
     """
 
-    def __init__(
-        self,
-        locate: Callable[[], Awaitable[str]],
-        fetch: JsonFetcher,
-        *,
-        cache_seconds: float,
-        min_refresh_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-        issuer: Callable[[], str | None] = lambda: None,
-    ) -> None:
-        self._locate = locate
-        self._fetch = fetch
-        self._cache_seconds = cache_seconds
-        self._min_refresh_seconds = min_refresh_seconds
-        self._clock = clock
-        self._issuer = issuer
-        self._keys: dict[str | None, PyJWK] | None = None
-        self._fetched_at = 0.0
-        self._attempted_at: float | None = None
-        self._lock = asyncio.Lock()
+    locate: Callable[[], Awaitable[str]]
+    """The JWKS URL: the configured one, or the one an OIDC discovery document names."""
+    fetch: JsonFetcher
+    _: KW_ONLY
+    cache_seconds: float
+    min_refresh_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    vouches_for: Callable[[], str | None] = lambda: None
+    """The issuer these keys are known to belong to (OIDC discovery), once known."""
+    _keys: dict[str | None, PyJWK] | None = field(default=None, init=False, repr=False)
+    _fetched_at: float = field(default=0.0, init=False, repr=False)
+    _attempted_at: float | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     def issuer(self) -> str | None:
-        return self._issuer()
+        return self.vouches_for()
 
     async def key_for(self, header: Mapping[str, Any]) -> tuple[VerificationKey, list[str]]:
         kid = header.get("kid")
-        if self._keys is None or self._clock() - self._fetched_at >= self._cache_seconds:
+        if self._keys is None or self.clock() - self._fetched_at >= self.cache_seconds:
             await self._refresh()
         key = self._find(kid)
         if key is None:
@@ -137,24 +132,24 @@ class JwksKeys:
 
     async def _refresh(self) -> None:
         async with self._lock:
-            now = self._clock()
+            now = self.clock()
             if (
                 self._attempted_at is not None
-                and now - self._attempted_at < self._min_refresh_seconds
+                and now - self._attempted_at < self.min_refresh_seconds
             ):
                 return  # fetched (or tried) moments ago, perhaps by a request we waited for
             self._attempted_at = now
             url = ""
             try:
-                url = await self._locate()
-                keys = signing_keys(await self._fetch(url))
+                url = await self.locate()
+                keys = signing_keys(await self.fetch(url))
             except DocumentFetchError as exc:
                 where = f" from {mask_url_password(url)}" if url else ""
                 stale = "; keeping the keys fetched before" if self._keys else ""
                 logger.warning("could not fetch the JWT signing keys%s: %s%s", where, exc, stale)
                 return
             self._keys = keys
-            self._fetched_at = self._clock()
+            self._fetched_at = self.clock()
             logger.info("fetched %d JWT signing key(s) from %s", len(keys), mask_url_password(url))
 
 

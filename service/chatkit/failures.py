@@ -37,6 +37,10 @@ DRAINING_MESSAGE = "This server is shutting down; send the message again in a mo
 INTERNAL_MESSAGE = "The server failed while answering. Try again."
 
 
+def cap(text: str, limit: int = MAX_ECHOED_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     status: int
@@ -53,10 +57,6 @@ class Failure:
     expected: bool = True
     """False for failures nobody anticipated: those are logged with their traceback."""
     retry_after: int | None = None
-
-
-def cap(text: str, limit: int = MAX_ECHOED_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class FailureTable:

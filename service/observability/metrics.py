@@ -10,7 +10,9 @@ the OpenTelemetry GenAI client conventions for model calls (dots become undersco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -44,6 +46,9 @@ HTTP_SECONDS_BUCKETS: tuple[float, ...] = (
 UPLOAD_BYTES_BUCKETS: tuple[float, ...] = tuple(float(4**power) for power in range(5, 15))
 """Powers of 4 from 1 KiB to 256 MiB."""
 
+GaugeMode = Literal["livesum", "max", "livemax"]
+"""How a gauge sums over workers (the subset of prometheus_client's modes used here)."""
+
 _GEN_AI = ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model")
 
 
@@ -57,158 +62,150 @@ class Metrics:
     def __init__(self, *, multiprocess_dir: Path | None = None) -> None:
         self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
 
         # --- HTTP ----------------------------------------------------------------------------
-        self.http_requests = Counter(
+        self.http_requests = self._counter(
             "chatkit_http_requests",
             "HTTP requests answered, by URL rule (`unmatched` for unknown paths), method, status.",
-            ["route", "method", "status"],
-            registry=registry,
+            ("route", "method", "status"),
         )
-        self.http_request_duration = Histogram(
+        self.http_request_duration = self._histogram(
             "chatkit_http_request_duration_seconds",
             "Time from request to the end of the response body (SSE: the whole stream).",
-            ["route", "method"],
-            buckets=HTTP_SECONDS_BUCKETS,
-            registry=registry,
+            ("route", "method"),
+            HTTP_SECONDS_BUCKETS,
         )
 
         # --- ChatKit protocol ----------------------------------------------------------------
-        self.chatkit_requests = Counter(
+        self.chatkit_requests = self._counter(
             "chatkit_requests",
             "ChatKit requests by type and outcome (ok, completed, cancelled, error, rejected); "
             "streams are counted when they end.",
-            ["type", "outcome", "error_type"],
-            registry=registry,
+            ("type", "outcome", "error_type"),
         )
-        self.streams_in_flight = Gauge(
+        self.streams_in_flight = self._gauge(
             "chatkit_streams_in_flight",
             "ChatKit SSE streams currently open.",
-            registry=registry,
-            multiprocess_mode="livesum",
+            mode="livesum",
         )
-        self.stream_duration = Histogram(
+        self.stream_duration = self._histogram(
             "chatkit_stream_duration_seconds",
             "Lifetime of a ChatKit SSE stream, by request type and outcome.",
-            ["type", "outcome"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+            ("type", "outcome"),
+            LLM_SECONDS_BUCKETS,
         )
 
         # --- model calls (OpenTelemetry GenAI client metrics) ----------------------------------
-        self.model_operation_duration = Histogram(
+        self.model_operation_duration = self._histogram(
             "gen_ai_client_operation_duration_seconds",
             "Duration of a model call, to the last streamed chunk; error_type is empty on success.",
-            [*_GEN_AI, "error_type"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+            (*_GEN_AI, "error_type"),
+            LLM_SECONDS_BUCKETS,
         )
-        self.model_time_to_first_chunk = Histogram(
+        self.model_time_to_first_chunk = self._histogram(
             "gen_ai_client_operation_time_to_first_chunk_seconds",
             "Time from a streamed model call's start to its first output chunk.",
-            list(_GEN_AI),
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+            _GEN_AI,
+            LLM_SECONDS_BUCKETS,
         )
-        self.model_token_usage = Histogram(
+        self.model_token_usage = self._histogram(
             "gen_ai_client_token_usage",
             "Tokens used per model call, by token type (input, output).",
-            [*_GEN_AI, "gen_ai_token_type"],
-            buckets=TOKEN_BUCKETS,
-            registry=registry,
+            (*_GEN_AI, "gen_ai_token_type"),
+            TOKEN_BUCKETS,
         )
-        self.model_errors = Counter(
+        self.model_errors = self._counter(
             "chatkit_model_errors",
             "Failed model calls by cause (auth, rate_limited, timeout, provider_unavailable, ...).",
-            ["gen_ai_provider_name", "gen_ai_request_model", "error_type"],
-            registry=registry,
+            ("gen_ai_provider_name", "gen_ai_request_model", "error_type"),
         )
 
         # --- tools and storage -----------------------------------------------------------------
-        self.tool_calls = Counter(
+        self.tool_calls = self._counter(
             "chatkit_tool_calls",
             "Function tool calls by tool and outcome (ok, error).",
-            ["tool", "outcome"],
-            registry=registry,
+            ("tool", "outcome"),
         )
-        self.tool_call_duration = Histogram(
+        self.tool_call_duration = self._histogram(
             "chatkit_tool_call_duration_seconds",
             "Duration of function tool calls.",
-            ["tool"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+            ("tool",),
+            LLM_SECONDS_BUCKETS,
         )
-        self.store_operation_duration = Histogram(
+        self.store_operation_duration = self._histogram(
             "chatkit_store_operation_duration_seconds",
             "Latency of Store operations (the ChatKit Store method name).",
-            ["operation"],
-            buckets=LLM_SECONDS_BUCKETS,
-            registry=registry,
+            ("operation",),
+            LLM_SECONDS_BUCKETS,
         )
 
         # --- attachments -----------------------------------------------------------------------
-        self.uploads = Counter(
+        self.uploads = self._counter(
             "chatkit_uploads",
             "Attachment uploads by storage backend (local, gcs) and outcome (ok, or the "
             "failure's type: too_large, unsupported_type, bad_upload, storage_unavailable, ...).",
-            ["backend", "outcome"],
-            registry=registry,
+            ("backend", "outcome"),
         )
-        self.upload_bytes = Histogram(
+        self.upload_bytes = self._histogram(
             "chatkit_upload_bytes",
             "Size of each stored upload, by storage backend.",
-            ["backend"],
-            buckets=UPLOAD_BYTES_BUCKETS,
-            registry=registry,
+            ("backend",),
+            UPLOAD_BYTES_BUCKETS,
         )
-        self.upload_duration = Histogram(
+        self.upload_duration = self._histogram(
             "chatkit_upload_duration_seconds",
             "Time to receive and store an upload, by storage backend and outcome.",
-            ["backend", "outcome"],
-            buckets=HTTP_SECONDS_BUCKETS,
-            registry=registry,
+            ("backend", "outcome"),
+            HTTP_SECONDS_BUCKETS,
         )
 
         # --- abuse limits ----------------------------------------------------------------------
-        self.limit_rejections = Counter(
+        self.limit_rejections = self._counter(
             "chatkit_limit_rejections",
             "Requests refused (429) or turns ended by an abuse limit, by limit "
             "(requests_per_minute, concurrent_streams, token_budget).",
-            ["limit"],
-            registry=registry,
+            ("limit",),
         )
-        self.limit_store_failures = Counter(
+        self.limit_store_failures = self._counter(
             "chatkit_limit_store_failures",
             "Limit checks answered without the shared rate-limit store (Redis unreachable: "
             "limits not enforced).",
-            registry=registry,
         )
 
         # --- authentication ----------------------------------------------------------------
-        self.auth_failures = Counter(
+        self.auth_failures = self._counter(
             "chatkit_auth_failures",
             "Requests refused for their credentials (401), by reason (missing, malformed, "
             "expired, bad_signature, unknown_key, ...); keys_unavailable: the issuer's keys "
             "could not be fetched (503).",
-            ["reason"],
-            registry=registry,
+            ("reason",),
         )
 
         # --- process -------------------------------------------------------------------------
-        self.build_info = Gauge(
+        self.build_info = self._gauge(
             "chatkit_build_info",
             "Always 1; labels say what is running.",
-            ["version", "provider", "model"],
-            registry=registry,
-            multiprocess_mode="max",
+            ("version", "provider", "model"),
+            mode="max",
         )
-        self.draining = Gauge(
+        self.draining = self._gauge(
             "chatkit_draining",
             "1 while the process drains before shutting down.",
-            registry=registry,
-            multiprocess_mode="livemax",
+            mode="livemax",
         )
+
+    def _counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def _histogram(
+        self, name: str, documentation: str, labels: Sequence[str], buckets: Sequence[float]
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+    def _gauge(
+        self, name: str, documentation: str, labels: Sequence[str] = (), *, mode: GaugeMode
+    ) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry, multiprocess_mode=mode)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every series (summed over workers when multiprocess)."""

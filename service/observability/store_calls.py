@@ -42,6 +42,10 @@ STORE_OPERATIONS: tuple[str, ...] = (
 
 StoreT = TypeVar("StoreT")
 
+# A re-entrancy guard, not request state: set and reset by `timed` around one call, read by
+# nothing else. The wrappers sit on the store instance (callers keep the store itself), so the
+# store's calls to itself reach them too; only a per-task flag tells those apart from the next
+# request's calls on the same shared store.
 _inside_operation: ContextVar[bool] = ContextVar("inside_store_operation", default=False)
 
 

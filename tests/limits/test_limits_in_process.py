@@ -8,9 +8,9 @@ import pytest
 
 from tests.conftest import ServerFactory, provider_env
 from tests.limits.helpers import WORDS, assert_limited, eventually, open_stream
-from tests.observability.scrape import scrape, series
 from tests.support.client import ChatKitClient, user_input
 from tests.support.mock_llm import MockLLM, Reply
+from tests.support.scrape import scrape, series
 from tests.support.server import ServerProcess
 
 PER_MINUTE = 6

@@ -26,10 +26,10 @@ from tests.limits.helpers import (
     redis_target,
     unique_prefix,
 )
-from tests.observability.scrape import scrape, series
 from tests.support.client import ChatKitClient, user_input
 from tests.support.mock_llm import MockLLM, Reply
 from tests.support.proxy import TcpProxy
+from tests.support.scrape import scrape, series
 from tests.support.server import ServerProcess, free_port
 
 OUTAGE_LINE = re.compile(r"rate-limit store at \S+ is unreachable")

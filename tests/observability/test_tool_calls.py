@@ -8,7 +8,7 @@ from service.agents.context import ToolContext
 from service.agents.tools import DEFAULT_TOOLS
 from service.observability.metrics import Metrics
 from service.observability.tool_calls import metered_tools, report_tool_failure
-from tests.observability.scripted_model import ScriptedModel, message, tool_call
+from tests.support.scripted_model import ScriptedModel, message, tool_call
 
 
 @function_tool(failure_error_function=report_tool_failure)

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from limits import RateLimitItemPerDay, RateLimitItemPerMinute
-from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter, RateLimiter
 
 from service.chatkit.errors import LimitExceeded
 from service.chatkit.limits.counters import Counters, open_storage, redis_address
@@ -111,13 +111,10 @@ class AbuseLimits:
         item = self._per_minute
         if await self._counters.guard(lambda: self._moving.hit(item, "requests", owner), True):
             return
-        stats = await self._counters.guard(
-            lambda: self._moving.get_window_stats(item, "requests", owner), None
-        )
-        raise self._exceeded(
+        raise await self._window_full(
             REQUESTS,
             f"Too many requests: at most {item.amount} a minute per user. Wait a moment.",
-            stats.reset_time if stats is not None else None,
+            (self._moving, item, "requests", owner),
         )
 
     # --- streams -------------------------------------------------------------------------------
@@ -163,14 +160,11 @@ class AbuseLimits:
         item, tenant = self._per_day, _key(tenant_id)
         if await self._counters.guard(lambda: self._fixed.test(item, "tokens", tenant), True):
             return
-        stats = await self._counters.guard(
-            lambda: self._fixed.get_window_stats(item, "tokens", tenant), None
-        )
-        raise self._exceeded(
+        raise await self._window_full(
             TOKENS,
             "Your organisation has used its model token budget for today. "
             "Try again once it renews, or ask an administrator to raise it.",
-            stats.reset_time if stats is not None else None,
+            (self._fixed, item, "tokens", tenant),
         )
 
     async def charge_tokens(self, tenant_id: str, tokens: int) -> None:
@@ -183,6 +177,17 @@ class AbuseLimits:
         )
 
     # --- answers -------------------------------------------------------------------------------
+
+    async def _window_full(
+        self, limit: str, message: str, window: tuple[RateLimiter, RateLimitItem, str, str]
+    ) -> LimitExceeded:
+        """The answer to a full rate-limit window: retry once it frees up, when the store can
+        say. `window`: (limiter, item, namespace, key), as the caller checked it."""
+        limiter, item, namespace, key = window
+        stats = await self._counters.guard(
+            lambda: limiter.get_window_stats(item, namespace, key), None
+        )
+        return self._exceeded(limit, message, stats.reset_time if stats is not None else None)
 
     def _exceeded(self, limit: str, message: str, reset_time: float | None) -> LimitExceeded:
         self._metrics.limit_rejections.labels(limit).inc()

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from service.agents.tools.records import (
-    EMPLOYEE_FIELDS,
-    EmployeeRecord,
-    Ticket,
-    TicketPriority,
-    TicketStatus,
-)
-from service.chatkit.store.feedback import Row
+from service.agents.tools.records import EMPLOYEE_FIELDS, EmployeeRecord, Ticket
+from service.chatkit.store.feedback import Row, from_row
 
 EMPLOYEE_COLUMNS = ", ".join(EMPLOYEE_FIELDS)
-TICKET_COLUMNS = "id, tenant_id, requester_id, subject, body, priority, status"
+TICKET_FIELDS = ("id", "tenant_id", "requester_id", "subject", "body", "priority", "status")
+"""A ticket row's columns as they are in every dialect (the timestamps are not)."""
+TICKET_COLUMNS = ", ".join(TICKET_FIELDS)
 
 
 def employee_values(employee: EmployeeRecord) -> tuple[Any, ...]:
@@ -24,21 +20,11 @@ def employee_values(employee: EmployeeRecord) -> tuple[Any, ...]:
 
 
 def employee_record(row: Row) -> EmployeeRecord:
-    return EmployeeRecord(**{name: row[name] for name in EMPLOYEE_FIELDS})
+    return from_row(EmployeeRecord, row, EMPLOYEE_FIELDS)
 
 
 def ticket_record(row: Row, created_at: datetime, updated_at: datetime) -> Ticket:
-    return Ticket(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        requester_id=row["requester_id"],
-        subject=row["subject"],
-        body=row["body"],
-        priority=cast(TicketPriority, row["priority"]),
-        status=cast(TicketStatus, row["status"]),
-        created_at=created_at,
-        updated_at=updated_at,
-    )
+    return from_row(Ticket, row, TICKET_FIELDS, created_at=created_at, updated_at=updated_at)
 
 
 def new_ticket_id() -> str:

@@ -72,6 +72,10 @@ Batch = tuple[PruneReport, list[PrunedAttachment]]
 MIGRATION_LOCK_KEY = 0x636B5F6D69677261  # "ck_migra"
 COMMAND_TIMEOUT = 30.0
 """Longest a statement may run, and longest a request waits for a pooled connection."""
+_TICKET_ROW = f"{TICKET_COLUMNS}, created_at, updated_at"
+"""Every column of a ticket row, timestamps included."""
+_SELECT_TICKETS = f"SELECT {_TICKET_ROW} FROM tickets"
+_SELECT_EMPLOYEES = f"SELECT {EMPLOYEE_COLUMNS} FROM employees"
 
 
 def _moment(value: datetime) -> datetime:
@@ -295,6 +299,15 @@ class PostgresStore(ChatStore):
     async def _execute(self, statement: str, *params: Any) -> int:
         """Run one statement; the number of rows it affected."""
         return _count(await self._run(lambda conn: conn.execute(statement, *params)))
+
+    async def _one(self, record: Callable[[Any], T], statement: str, *params: Any) -> T | None:
+        """Run one query; its first row as `record` makes it, or None when there is none."""
+        row = await self._run(lambda conn: conn.fetchrow(statement, *params))
+        return None if row is None else record(row)
+
+    async def _all(self, record: Callable[[Any], T], statement: str, *params: Any) -> list[T]:
+        """Run one query; every row as `record` makes it."""
+        return [record(row) for row in await self._run(lambda conn: conn.fetch(statement, *params))]
 
     async def save_thread(self, thread: ThreadMetadata, context: RequestContext) -> None:
         saved = await self._execute(
@@ -542,19 +555,17 @@ class PostgresStore(ChatStore):
 
     async def _select_feedback(self, where: FeedbackFilter, limit: int) -> list[FeedbackRecord]:
         since = _moment(where.since) if where.since else None
-        found = await self._run(
-            lambda conn: conn.fetch(
-                "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
-                " WHERE ($1::text IS NULL OR thread_id = $1)"
-                " AND ($2::timestamptz IS NULL OR created_at >= $2)"
-                " AND ($3::text IS NULL OR tenant_id = $3) ORDER BY created_at DESC LIMIT $4",
-                where.thread_id,
-                since,
-                where.tenant_id,
-                limit,
-            )
+        return await self._all(
+            lambda row: feedback_record(row, row["created_at"]),
+            "SELECT thread_id, item_id, kind, tenant_id, user_id, created_at FROM feedback"
+            " WHERE ($1::text IS NULL OR thread_id = $1)"
+            " AND ($2::timestamptz IS NULL OR created_at >= $2)"
+            " AND ($3::text IS NULL OR tenant_id = $3) ORDER BY created_at DESC LIMIT $4",
+            where.thread_id,
+            since,
+            where.tenant_id,
+            limit,
         )
-        return [feedback_record(row, row["created_at"]) for row in found]
 
     # --- retention ---------------------------------------------------------------------------
 
@@ -600,40 +611,35 @@ class PostgresStore(ChatStore):
         return len(employees)
 
     async def find_employee(self, tenant_id: str, employee_id: str) -> EmployeeRecord | None:
-        row = await self._run(
-            lambda conn: conn.fetchrow(
-                f"SELECT {EMPLOYEE_COLUMNS} FROM employees"
-                " WHERE tenant_id = $1 AND employee_id = $2",
-                tenant_id,
-                employee_id,
-            )
+        return await self._one(
+            employee_record,
+            f"{_SELECT_EMPLOYEES} WHERE tenant_id = $1 AND employee_id = $2",
+            tenant_id,
+            employee_id,
         )
-        return None if row is None else employee_record(row)
 
     async def search_employees(
         self, tenant_id: str, name_or_email: str, limit: int
     ) -> list[EmployeeRecord]:
-        found = await self._run(
-            lambda conn: conn.fetch(
-                f"SELECT {EMPLOYEE_COLUMNS} FROM employees WHERE tenant_id = $1"
-                " AND (lower(email) = lower($2) OR lower(name) = lower($2))"
-                " ORDER BY employee_id LIMIT $3",
-                tenant_id,
-                name_or_email,
-                limit,
-            )
+        return await self._all(
+            employee_record,
+            f"{_SELECT_EMPLOYEES} WHERE tenant_id = $1"
+            " AND (lower(email) = lower($2) OR lower(name) = lower($2))"
+            " ORDER BY employee_id LIMIT $3",
+            tenant_id,
+            name_or_email,
+            limit,
         )
-        return [employee_record(row) for row in found]
 
     async def create_ticket(self, ticket: NewTicket) -> Ticket:
         ticket_id, now = new_ticket_id(), _now()
         # A retry after a lost connection may find the row its first attempt committed.
         row = await self._run(
             lambda conn: conn.fetchrow(
-                f"INSERT INTO tickets ({TICKET_COLUMNS}, created_at, updated_at)"
+                f"INSERT INTO tickets ({_TICKET_ROW})"
                 " VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $7)"
                 " ON CONFLICT (id) DO UPDATE SET id = EXCLUDED.id"
-                f" RETURNING {TICKET_COLUMNS}, created_at, updated_at",
+                f" RETURNING {_TICKET_ROW}",
                 ticket_id,
                 ticket.tenant_id,
                 ticket.requester_id,
@@ -646,43 +652,32 @@ class PostgresStore(ChatStore):
         return _ticket(row)
 
     async def load_ticket(self, tenant_id: str, ticket_id: str) -> Ticket | None:
-        row = await self._run(
-            lambda conn: conn.fetchrow(
-                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
-                " WHERE tenant_id = $1 AND id = $2",
-                tenant_id,
-                ticket_id,
-            )
+        return await self._one(
+            _ticket, f"{_SELECT_TICKETS} WHERE tenant_id = $1 AND id = $2", tenant_id, ticket_id
         )
-        return None if row is None else _ticket(row)
 
     async def list_tickets(self, tenant_id: str, requester_id: str, limit: int) -> list[Ticket]:
-        found = await self._run(
-            lambda conn: conn.fetch(
-                f"SELECT {TICKET_COLUMNS}, created_at, updated_at FROM tickets"
-                " WHERE tenant_id = $1 AND requester_id = $2"
-                " ORDER BY created_at DESC, ordinal DESC LIMIT $3",
-                tenant_id,
-                requester_id,
-                limit,
-            )
+        return await self._all(
+            _ticket,
+            f"{_SELECT_TICKETS} WHERE tenant_id = $1 AND requester_id = $2"
+            " ORDER BY created_at DESC, ordinal DESC LIMIT $3",
+            tenant_id,
+            requester_id,
+            limit,
         )
-        return [_ticket(row) for row in found]
 
     async def set_ticket_status(
         self, tenant_id: str, ticket_id: str, status: TicketStatus
     ) -> Ticket | None:
-        row = await self._run(
-            lambda conn: conn.fetchrow(
-                "UPDATE tickets SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4"
-                f" RETURNING {TICKET_COLUMNS}, created_at, updated_at",
-                status,
-                _now(),
-                tenant_id,
-                ticket_id,
-            )
+        return await self._one(
+            _ticket,
+            "UPDATE tickets SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4"
+            f" RETURNING {_TICKET_ROW}",
+            status,
+            _now(),
+            tenant_id,
+            ticket_id,
         )
-        return None if row is None else _ticket(row)
 
 
 def _ticket(row: Any) -> Ticket:

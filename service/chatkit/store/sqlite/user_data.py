@@ -26,6 +26,12 @@ async def _all(db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> lis
         return list(await cursor.fetchall())
 
 
+def _users_batch(column: str, table: str, order: str = "") -> str:
+    """The query for `column` of up to `limit` of the user's rows of `table`; its parameters
+    are (tenant id, user id, limit), as a `UserBatch` receives them."""
+    return f"SELECT {column} FROM {table} WHERE tenant_id = ? AND user_id = ?{order} LIMIT ?"
+
+
 async def delete_attachment_rows(
     db: aiosqlite.Connection, where: str, params: Sequence[Any]
 ) -> list[PrunedAttachment]:
@@ -41,9 +47,7 @@ async def delete_threads(
 ) -> Batch:
     """Up to `limit` of the user's threads, with their items, feedback and attachment records."""
     chosen = await _all(
-        db,
-        "SELECT id FROM threads WHERE tenant_id = ? AND user_id = ? ORDER BY ordinal LIMIT ?",
-        (tenant_id, user_id, limit),
+        db, _users_batch("id", "threads", " ORDER BY ordinal"), (tenant_id, user_id, limit)
     )
     return await remove_threads(db, [row["id"] for row in chosen])
 
@@ -68,9 +72,7 @@ async def delete_attachments(
 ) -> Batch:
     """Up to `limit` of the user's attachment records that no thread of theirs holds."""
     attachments = await delete_attachment_rows(
-        db,
-        "id IN (SELECT id FROM attachments WHERE tenant_id = ? AND user_id = ? LIMIT ?)",
-        (tenant_id, user_id, limit),
+        db, f"id IN ({_users_batch('id', 'attachments')})", (tenant_id, user_id, limit)
     )
     return rows.prune_report(attachments), attachments
 
@@ -80,8 +82,7 @@ async def delete_feedback(
 ) -> Batch:
     """Up to `limit` feedback rows the user left anywhere else."""
     deleted = await db.execute(
-        "DELETE FROM feedback WHERE rowid IN"
-        " (SELECT rowid FROM feedback WHERE tenant_id = ? AND user_id = ? LIMIT ?)",
+        f"DELETE FROM feedback WHERE rowid IN ({_users_batch('rowid', 'feedback')})",
         (tenant_id, user_id, limit),
     )
     return PruneReport(feedback=deleted.rowcount), []

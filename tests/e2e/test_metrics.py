@@ -11,15 +11,15 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import ServerFactory, provider_env
-from tests.observability.scrape import Samples, scrape, series
-from tests.observability.traffic import (
+from tests.support.client import ChatKitClient
+from tests.support.mock_llm import MockLLM
+from tests.support.scrape import Samples, scrape, series
+from tests.support.traffic import (
     app_http_requests,
     assert_known_traffic,
     drive_known_traffic,
     expected_http_requests,
 )
-from tests.support.client import ChatKitClient
-from tests.support.mock_llm import MockLLM
 from tests.support.waiting import wait_for
 
 HISTOGRAM_LLM_BUCKETS = [

@@ -6,9 +6,9 @@ import json
 
 import httpx
 
-from tests.observability.scrape import Labels, Samples, labels, series, without
 from tests.support.client import ChatKitClient, user_input
 from tests.support.mock_llm import MockLLM, Reply
+from tests.support.scrape import Labels, Samples, labels, series, without
 
 UNKNOWN_THREAD = "thr_0000000000000000000000000000dead"
 
