@@ -21,6 +21,7 @@ from service.auth import create_authenticator
 from service.auth.cors import allow_cross_origin
 from service.auth.refusals import close_connections_after_refusals
 from service.chatkit.attachments.factory import create_attachments
+from service.chatkit.attachments.fresh import keep_attachments_fresh
 from service.chatkit.attachments.store import FileAttachmentStore
 from service.chatkit.attachments.transcription import create_transcriber
 from service.chatkit.failures import FailureTable, error_response, log_failure
@@ -91,6 +92,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     limits = create_limits(settings, metrics)
     attachments = create_attachments(settings)
     attachment_store = FileAttachmentStore(attachments) if attachments is not None else None
+    if attachments is not None:  # previews re-signed, bucket uploads settled, on every load
+        store = keep_attachments_fresh(store, attachments)
     authenticate = create_authenticator(settings, metrics=metrics)
     invoices = invoice_client(settings)
     mcp = MCPToolbox(parse_mcp_servers(settings.mcp_servers), mcp_secrets(settings))
@@ -130,6 +133,10 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
                 attachments, attachment_store, store, authenticate, failures, metrics, limits
             )
         )
+
+        @app.before_serving
+        async def start_attachments() -> None:
+            attachments.blobs.start()  # signing and bucket CORS, in the background
 
         @app.after_serving
         async def close_attachments() -> None:

@@ -253,6 +253,7 @@ async def _prune(settings: Settings, args: argparse.Namespace) -> int:
             cutoff,
             batch_size=args.batch_size,
             on_attachments=_attachment_bytes_deleter(settings),
+            orphans_older_than=datetime.now(UTC) - orphan_age(settings),
         )
     print(
         f"pruned {report.threads} thread(s) inactive since before {cutoff.isoformat()}: "
@@ -260,6 +261,15 @@ async def _prune(settings: Settings, args: argparse.Namespace) -> int:
         f"{len(report.attachment_ids)} attachment record(s), in {report.batches} batch(es)"
     )
     return 0
+
+
+def orphan_age(settings: Settings) -> timedelta:
+    """Uploads never attached to a message are pruned after `ATTACHMENT_ORPHAN_HOURS`, but
+    never while their upload link could still be used."""
+    return max(
+        timedelta(hours=settings.attachment_orphan_hours),
+        timedelta(seconds=settings.attachments_link_seconds),
+    )
 
 
 def _identity(text: str) -> str:

@@ -49,6 +49,16 @@ class ConfigurationError(Exception):
     """A setting is missing or invalid; the message is one line naming the variable."""
 
 
+def _none_if_blank(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _unset_when_blank(*fields: str) -> Any:
+    """The validator of optional settings for which an empty or blank value (`FOO=` in an env
+    file, an empty chart value) means unset."""
+    return field_validator(*fields, mode="before")(_none_if_blank)
+
+
 class Settings(BaseSettings):
     """Each field is one environment variable (its name in capitals).
 
@@ -152,10 +162,7 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid list of MCP servers ({_first_problem(exc)})") from None
         return value
 
-    @field_validator("erp_base_url", "erp_api_token", mode="before")
-    @classmethod
-    def _empty_erp_option_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    _empty_erp_option_is_none = _unset_when_blank("erp_base_url", "erp_api_token")
 
     @field_validator("erp_base_url")
     @classmethod
@@ -231,7 +238,7 @@ class Settings(BaseSettings):
     """Comma-separated browser origins allowed to call the API (`https://app.example.com`; a
     URL counts as its origin); empty: no cross-origin access."""
 
-    @field_validator(
+    _empty_auth_option_is_none = _unset_when_blank(
         "auth_jwt_secret",
         "auth_jwks_url",
         "auth_oidc_issuer",
@@ -239,11 +246,7 @@ class Settings(BaseSettings):
         "auth_audience",
         "auth_default_tenant",
         "auth_api_tokens_file",
-        mode="before",
     )
-    @classmethod
-    def _empty_auth_option_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("auth_mode")
     @classmethod
@@ -309,10 +312,7 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(default="chatkit", min_length=1)
     """Prefix of every key the limits write in Redis (to share one Redis between installs)."""
 
-    @field_validator("tenant_daily_token_budget", "redis_url", mode="before")
-    @classmethod
-    def _empty_limit_option_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    _empty_limit_option_is_none = _unset_when_blank("tenant_daily_token_budget", "redis_url")
 
     @field_validator("redis_url")
     @classmethod
@@ -367,7 +367,21 @@ class Settings(BaseSettings):
     """Key that signs upload and preview links. Unset: a random key per process, so links stop
     working after a restart and across workers/replicas: set it in production."""
     attachments_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
-    """How long a two-phase upload link stays valid (preview links last as long as the file)."""
+    """How long upload links and image preview links (this service's or signed GCS URLs) stay
+    valid; previews are signed afresh whenever attachments are loaded."""
+    attachments_signed_urls: Literal["auto", "off"] = "auto"
+    """With a `gs://` `ATTACHMENTS_URL`: `auto` lets browsers PUT two-phase uploads to and GET
+    image previews from the bucket through V4 signed URLs when the credentials can sign (a
+    service-account key, or Workload Identity through IAM signBlob, which needs
+    `roles/iam.serviceAccountTokenCreator` on that service account); otherwise, and with `off`,
+    both go through this service. The choice is logged at start-up."""
+    attachments_bucket_cors_origins: str | None = None
+    """Comma-separated browser origins (e.g. `https://app.example.com`) given a CORS rule on the
+    GCS bucket at start-up, for signed PUTs and GETs (needs `storage.buckets.get`/`update`;
+    without them a warning, start-up carries on). Unset: the bucket's CORS is left alone."""
+    attachment_orphan_hours: int = Field(default=24, ge=1, le=365 * 24)
+    """Uploads never attached to a message are deleted by `chatkit-backend prune` once this many
+    hours old (never sooner than `ATTACHMENTS_LINK_SECONDS`)."""
     transcribe_model: str | None = None
     """Model for voice input (`input.transcribe`) through the provider's transcription
     endpoint, e.g. `gpt-4o-mini-transcribe`; unset: voice input is turned off."""
@@ -382,21 +396,14 @@ class Settings(BaseSettings):
             raise ValueError("gs:// needs a bucket name, e.g. gs://my-bucket/uploads")
         return value
 
-    @field_validator(
+    _empty_attachment_option_is_none = _unset_when_blank(
         "attachments_public_url",
         "attachments_signing_key",
         "attachments_allowed_types",
+        "attachments_bucket_cors_origins",
         "transcribe_model",
-        mode="before",
     )
-    @classmethod
-    def _empty_attachment_option_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("retention_days", mode="before")
-    @classmethod
-    def _empty_retention_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    _empty_retention_is_none = _unset_when_blank("retention_days")
 
     @model_validator(mode="after")
     def _pool_sizes(self) -> Settings:
@@ -437,10 +444,7 @@ class Settings(BaseSettings):
     def _lower_log_format(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("metrics_port", "prometheus_multiproc_dir", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    _empty_is_unset = _unset_when_blank("metrics_port", "prometheus_multiproc_dir")
 
     @model_validator(mode="after")
     def _metrics_port_differs(self) -> Settings:
@@ -471,10 +475,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
 
-    @field_validator("openai_api_key", "gemini_api_key", mode="before")
-    @classmethod
-    def _empty_key_is_none(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+    _empty_key_is_none = _unset_when_blank("openai_api_key", "gemini_api_key")
 
     @model_validator(mode="after")
     def _provider_needs(self) -> Settings:

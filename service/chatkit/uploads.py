@@ -82,8 +82,8 @@ def uploads_blueprint(
         thread_id: str | None = None,
     ) -> Attachment:
         stored = await attachments.ingest(context, attachment_id, name, declared_type, chunks)
-        record = attachments.record(
-            context, attachment_id, name, stored.mime_type, thread_id=thread_id
+        record = await attachments.record(
+            context, attachment_id, name, stored.content_type, thread_id=thread_id
         )
         try:
             await store.save_attachment(record, context)
@@ -163,7 +163,7 @@ def uploads_blueprint(
             return failed(exc, None)
         return Response(
             attachments.blobs.read(key),
-            content_type=info.content_type or record.mime_type,
+            content_type=record.mime_type or info.content_type,
             headers={
                 "Content-Length": str(info.size),
                 "Content-Disposition": _disposition(record),
@@ -176,9 +176,8 @@ def uploads_blueprint(
     return blueprint
 
 
-class FileMissing(BadUpload):
-    status = 404
-    code = "not_found"
+class FileMissing(BadUpload, status=404, code="not_found"):
+    """The record exists but its bytes never arrived."""
 
 
 async def _raw(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

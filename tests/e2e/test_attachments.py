@@ -45,6 +45,8 @@ class Backend:
             return {
                 "ATTACHMENTS_URL": f"gs://{self.bucket}/uploads",
                 "STORAGE_EMULATOR_HOST": self.emulator.url,
+                # This service's own links on GCS too (signed URLs: test_attachments_signed.py).
+                "ATTACHMENTS_SIGNED_URLS": "off",
             }
         return {"ATTACHMENTS_URL": f"file://{self.root}"}
 

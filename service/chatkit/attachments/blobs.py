@@ -2,14 +2,23 @@
 
 A write is all or nothing: the object appears only when `BlobWriter.commit` succeeds; `abort`
 (or an exception) leaves nothing behind. Every backend failure is `StorageUnavailable`.
+A backend that can hand browsers signed URLs (GCS with signing credentials) says so through
+`upload_url` / `download_url`; the others answer None and this service's own links are used.
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import quote
+
+import aiofiles.os
+from aiofiles.threadpool.binary import AsyncBufferedIOBase
+
+from service.chatkit.attachments.errors import StorageUnavailable
 
 CHUNK_BYTES = 256 * 1024
 
@@ -18,6 +27,14 @@ CHUNK_BYTES = 256 * 1024
 class BlobInfo:
     size: int
     content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedUpload:
+    """Where a browser PUTs the bytes, with exactly the headers the URL was signed with."""
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class BlobWriter(ABC):
@@ -31,6 +48,45 @@ class BlobWriter(ABC):
     @abstractmethod
     async def abort(self) -> None:
         """Drop whatever was written; idempotent."""
+
+
+class SpooledWriter(BlobWriter):
+    """Writes to a local file (`spool`); `commit` then publishes it (`_publish`)."""
+
+    def __init__(self, spool: Path, handle: AsyncBufferedIOBase) -> None:
+        self.spool = spool
+        self.handle = handle
+        self.closed = False
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await self.handle.write(data)
+        except OSError as exc:
+            await self.abort()
+            raise StorageUnavailable() from exc
+
+    async def _close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self.handle.close()
+
+    @abstractmethod
+    async def _publish(self) -> None:
+        """Turn the complete spool into the object (the handle is closed)."""
+
+    async def commit(self) -> None:
+        try:
+            await self._close()
+        except OSError as exc:
+            await self.abort()
+            raise StorageUnavailable() from exc
+        await self._publish()
+
+    async def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            await self._close()
+        with contextlib.suppress(OSError):
+            await aiofiles.os.remove(self.spool)
 
 
 class Blobs(ABC):
@@ -51,6 +107,32 @@ class Blobs(ABC):
     @abstractmethod
     async def delete(self, key: str) -> None:
         """Remove the object; no error when it is already gone."""
+
+    async def head(self, key: str, size: int) -> bytes:
+        """The first `size` bytes (fewer for a shorter object); `FileNotFoundError`."""
+        data = bytearray()
+        async for chunk in self.read(key):
+            data.extend(chunk)
+            if len(data) >= size:
+                break
+        return bytes(data[:size])
+
+    async def upload_url(
+        self, key: str, content_type: str, max_bytes: int, seconds: int
+    ) -> SignedUpload | None:
+        """A URL a browser PUTs the object to directly, valid `seconds`; None: cannot sign."""
+        return None
+
+    async def download_url(
+        self, key: str, content_type: str, disposition: str, seconds: int
+    ) -> str | None:
+        """A URL a browser GETs the object from directly, valid `seconds` (or a little less
+        than that when reused); None: cannot sign."""
+        return None
+
+    def start(self) -> None:
+        """Start-up work in the background (never blocks nor fails start-up); none here."""
+        return
 
     async def close(self) -> None:
         return None

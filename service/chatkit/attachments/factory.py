@@ -10,11 +10,18 @@ from service.chatkit.attachments.types import TypePolicy
 from service.settings import DEFAULT_ALLOWED_TYPES, Settings
 
 
-def create_blobs(url: str) -> Blobs:
+def create_blobs(url: str, settings: Settings | None = None) -> Blobs:
     if url.startswith("gs://"):
         from service.chatkit.attachments.gcs import GcsBlobs  # the GCS client is heavy to import
 
-        return GcsBlobs(url)
+        if settings is None:
+            return GcsBlobs(url)
+        origins = settings.attachments_bucket_cors_origins or ""
+        return GcsBlobs(
+            url,
+            signed_urls=settings.attachments_signed_urls,
+            cors_origins=[origin.strip() for origin in origins.split(",") if origin.strip()],
+        )
     return LocalBlobs(local_root(url))
 
 
@@ -24,7 +31,7 @@ def create_attachments(settings: Settings) -> Attachments | None:
         return None
     key = settings.attachments_signing_key
     return Attachments(
-        create_blobs(settings.attachments_url),
+        blobs=create_blobs(settings.attachments_url, settings),
         policy=TypePolicy.parse(settings.attachments_allowed_types or DEFAULT_ALLOWED_TYPES),
         max_bytes=settings.attachments_max_bytes,
         links=LinkSigner(

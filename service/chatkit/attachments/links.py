@@ -1,6 +1,7 @@
 """Signed links to this service that a browser can follow without our auth headers, bound to
-tenant, user and attachment id (itsdangerous): upload links expire; preview links live as long
-as the attachment (deleting it revokes them), so a reloaded thread never shows a dead image."""
+tenant, user and attachment id (itsdangerous). Both kinds expire after `max_age_seconds`
+(`ATTACHMENTS_LINK_SECONDS`); preview links are signed afresh whenever attachments are loaded,
+so a reloaded thread never shows a dead image, and deleting the file revokes them at once."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from service.chatkit.attachments.errors import InvalidLink
 
 LinkPurpose = Literal["upload", "download"]
+EXPIRED: dict[LinkPurpose, str] = {
+    "upload": "this upload link has expired; attach the file again",
+    "download": "this link has expired; reload the conversation",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +43,10 @@ class LinkSigner:
     def verify(self, purpose: LinkPurpose, token: str, attachment_id: str) -> LinkGrant:
         try:
             tenant_id, user_id, signed_id = self._serializer(purpose).loads(
-                token, max_age=self.max_age_seconds if purpose == "upload" else None
+                token, max_age=self.max_age_seconds
             )
         except SignatureExpired as exc:
-            raise InvalidLink("this upload link has expired; attach the file again") from exc
+            raise InvalidLink(EXPIRED[purpose]) from exc
         except (BadSignature, ValueError, TypeError) as exc:
             raise InvalidLink("this link is not valid") from exc
         if signed_id != attachment_id:

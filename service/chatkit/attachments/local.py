@@ -18,7 +18,13 @@ import aiofiles
 import aiofiles.os
 from aiofiles.threadpool.binary import AsyncBufferedIOBase
 
-from service.chatkit.attachments.blobs import CHUNK_BYTES, BlobInfo, Blobs, BlobWriter
+from service.chatkit.attachments.blobs import (
+    CHUNK_BYTES,
+    BlobInfo,
+    Blobs,
+    BlobWriter,
+    SpooledWriter,
+)
 from service.chatkit.attachments.errors import StorageUnavailable
 
 
@@ -107,41 +113,22 @@ def _meta_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.meta.json")
 
 
-class _LocalWriter(BlobWriter):
+class _LocalWriter(SpooledWriter):
+    """The spool is the hidden `.part` file, renamed into place (beside its meta file)."""
+
     def __init__(self, path: Path, partial: Path, handle: AsyncBufferedIOBase, meta: str) -> None:
+        super().__init__(partial, handle)
         self.path = path
-        self.partial = partial
-        self.handle = handle
         self.meta = meta
-        self.closed = False
 
-    async def write(self, data: bytes) -> None:
+    async def _publish(self) -> None:
         try:
-            await self.handle.write(data)
-        except OSError as exc:
-            await self.abort()
-            raise StorageUnavailable() from exc
-
-    async def _close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            await self.handle.close()
-
-    async def commit(self) -> None:
-        try:
-            await self._close()
             async with aiofiles.open(_meta_path(self.path), "w") as meta_file:
                 await meta_file.write(self.meta)
-            await aiofiles.os.replace(self.partial, self.path)
+            await aiofiles.os.replace(self.spool, self.path)
         except OSError as exc:
             await self.abort()
             raise StorageUnavailable() from exc
-
-    async def abort(self) -> None:
-        with contextlib.suppress(OSError):
-            await self._close()
-        with contextlib.suppress(OSError):
-            await aiofiles.os.remove(self.partial)
 
 
 def local_root(url: str) -> Path:

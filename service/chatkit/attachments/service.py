@@ -2,6 +2,9 @@
 
 Both upload strategies end in `ingest`: the type is judged from the first bytes, the size is
 counted as the bytes stream to storage, and the object appears only when all of it arrived.
+Bytes a browser PUT straight to the bucket (signed URL) are judged the same way by `settle`
+when the record is next loaded. Preview URLs expire after `link_seconds`: `fresh` re-signs them
+whenever a record goes back to a client (see `fresh.py`).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from chatkit.types import (
@@ -20,8 +24,8 @@ from chatkit.types import (
 from pydantic import AnyUrl
 from quart import has_request_context, request
 
-from service.chatkit.attachments.blobs import Blobs, object_key
-from service.chatkit.attachments.errors import BadUpload, UploadTooLarge
+from service.chatkit.attachments.blobs import BlobInfo, Blobs, object_key
+from service.chatkit.attachments.errors import BadUpload, UnsupportedFileType, UploadTooLarge
 from service.chatkit.attachments.links import LinkGrant, LinkSigner
 from service.chatkit.attachments.types import SNIFF_BYTES, TypePolicy, media_type, sniff
 from service.request_context import RequestContext
@@ -29,34 +33,31 @@ from service.request_context import RequestContext
 UPLOAD_PATH = "/chatkit/api/upload"
 CONTENT_PATH = "/chatkit/api/attachments/{attachment_id}/content"
 PREVIEW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+# `metadata` keys (kept by the store, never sent to clients) of a record whose bytes a browser
+# PUTs straight to the bucket through a signed URL: nobody tells the service when that is done,
+# so the record is settled when next loaded; `REFUSED` says why bytes that came were deleted.
+BUCKET_UPLOAD, REFUSED = "bucket_upload", "refused"
 MAX_NAME_CHARS = 255
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    mime_type: str
-    size: int
-
-
+@dataclass(eq=False, kw_only=True)
 class Attachments:
-    def __init__(
-        self,
-        blobs: Blobs,
-        *,
-        policy: TypePolicy,
-        max_bytes: int,
-        links: LinkSigner,
-        public_url: str | None,
-    ) -> None:
-        self.blobs = blobs
-        self.policy = policy
-        self.max_bytes = max_bytes
-        self.links = links
-        self.public_url = public_url
+    blobs: Blobs
+    """Where the bytes live (local disk or GCS)."""
+    policy: TypePolicy
+    max_bytes: int
+    links: LinkSigner
+    """Signs this service's own upload and preview links; its `max_age_seconds` is also how
+    long signed GCS URLs stay valid."""
+    public_url: str | None
 
     @property
     def backend(self) -> str:
         return self.blobs.backend
+
+    @property
+    def link_seconds(self) -> int:
+        return self.links.max_age_seconds
 
     def key(self, tenant_id: str, attachment_id: str) -> str:
         return object_key(tenant_id, attachment_id)
@@ -72,6 +73,14 @@ class Attachments:
     def _too_large(self) -> str:
         return f"files may be at most {self.max_bytes} bytes"
 
+    def _judge(self, head: bytes, declared_type: str) -> str:
+        """The type of a file starting with `head`, if it is allowed (and not empty)."""
+        if not head:
+            raise BadUpload("the file is empty")
+        mime_type = sniff(head[:SNIFF_BYTES], declared_type)
+        self.policy.check(mime_type)
+        return mime_type
+
     # --- bytes in ----------------------------------------------------------------------------
 
     async def ingest(
@@ -81,16 +90,14 @@ class Attachments:
         name: str,
         declared_type: str,
         chunks: AsyncIterator[bytes],
-    ) -> Stored:
+    ) -> BlobInfo:
+        """Store the upload; its size and the type judged from its bytes."""
         head = bytearray()
         async for chunk in chunks:
             head.extend(chunk)
             if len(head) >= SNIFF_BYTES:
                 break
-        if not head:
-            raise BadUpload("the file is empty")
-        mime_type = sniff(bytes(head[:SNIFF_BYTES]), declared_type)
-        self.policy.check(mime_type)
+        mime_type = self._judge(bytes(head), declared_type)
         size = len(head)
         if size > self.max_bytes:
             raise UploadTooLarge(self._too_large())
@@ -110,11 +117,42 @@ class Attachments:
             # A cut upload cancels this task; the clean-up must finish even if cancelled again.
             await asyncio.shield(writer.abort())
             raise
-        return Stored(mime_type, size)
+        return BlobInfo(size=size, content_type=mime_type)
+
+    async def settle(self, context: RequestContext, attachment: Attachment) -> Attachment | None:
+        """A record whose bytes were PUT straight to the bucket, once they are there: checked
+        like a direct upload (size, type from the bytes) and without its upload descriptor.
+        None while nothing arrived. Bytes that fail the checks are deleted and the record says
+        why (`NotUploaded` then carries the reason)."""
+        key = self.key(context.tenant_id, attachment.id)
+        info = await self.blobs.info(key)
+        if info is None:
+            return None
+        try:
+            if info.size > self.max_bytes:
+                raise UploadTooLarge(self._too_large())
+            try:
+                head = await self.blobs.head(key, SNIFF_BYTES)
+            except FileNotFoundError:
+                return None
+            mime_type = self._judge(head, attachment.mime_type)
+        except (UploadTooLarge, UnsupportedFileType, BadUpload) as refused:
+            await self.blobs.delete(key)
+            metadata = {**(attachment.metadata or {}), REFUSED: refused.message}
+            return attachment.model_copy(update={"metadata": metadata})
+        metadata = {k: v for k, v in (attachment.metadata or {}).items() if k != BUCKET_UPLOAD}
+        return await self.record(
+            context,
+            attachment.id,
+            attachment.name,
+            mime_type,
+            thread_id=attachment.thread_id,
+            metadata=metadata or None,
+        )
 
     # --- records -----------------------------------------------------------------------------
 
-    def record(
+    async def record(
         self,
         context: RequestContext,
         attachment_id: str,
@@ -123,24 +161,48 @@ class Attachments:
         *,
         upload: AttachmentUploadDescriptor | None = None,
         thread_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Attachment:
-        name = clean_name(name)
+        fields: dict[str, Any] = {
+            "id": attachment_id,
+            "name": clean_name(name),
+            "mime_type": mime_type,
+            "upload_descriptor": upload,
+            "thread_id": thread_id,
+            "metadata": metadata,
+        }
         if media_type(mime_type) in PREVIEW_TYPES:
-            return ImageAttachment(
-                id=attachment_id,
-                name=name,
-                mime_type=mime_type,
-                upload_descriptor=upload,
-                thread_id=thread_id,
-                preview_url=AnyUrl(self.content_url(context, attachment_id)),
-            )
-        return FileAttachment(
-            id=attachment_id,
-            name=name,
-            mime_type=mime_type,
-            upload_descriptor=upload,
-            thread_id=thread_id,
+            url = await self.preview_url(context, attachment_id, mime_type)
+            return ImageAttachment(**fields, preview_url=AnyUrl(url))
+        return FileAttachment(**fields)
+
+    async def new_upload(
+        self, context: RequestContext, attachment_id: str, name: str, mime_type: str
+    ) -> Attachment:
+        """The record `attachments.create` answers: a signed PUT straight to the bucket when
+        the storage can sign one, else this service's own upload link."""
+        mime_type = media_type(mime_type)
+        signed = await self.blobs.upload_url(
+            self.key(context.tenant_id, attachment_id), mime_type, self.max_bytes, self.link_seconds
         )
+        if signed is None:
+            upload = self.upload_descriptor(context, attachment_id)
+            metadata = None
+        else:
+            upload = AttachmentUploadDescriptor(
+                url=AnyUrl(signed.url), method="PUT", headers=signed.headers
+            )
+            metadata = {BUCKET_UPLOAD: True}
+        return await self.record(
+            context, attachment_id, name, mime_type, upload=upload, metadata=metadata
+        )
+
+    async def fresh(self, context: RequestContext, attachment: Attachment) -> Attachment:
+        """The record with a preview URL valid from now on (previews expire)."""
+        if not isinstance(attachment, ImageAttachment):
+            return attachment
+        url = await self.preview_url(context, attachment.id, attachment.mime_type)
+        return attachment.model_copy(update={"preview_url": AnyUrl(url)})
 
     def upload_descriptor(
         self, context: RequestContext, attachment_id: str
@@ -150,6 +212,17 @@ class Attachments:
             f"{self._base_url()}{UPLOAD_PATH}/{quote(attachment_id)}?{urlencode({'token': token})}"
         )
         return AttachmentUploadDescriptor(url=AnyUrl(url), method="PUT", headers={})
+
+    async def preview_url(self, context: RequestContext, attachment_id: str, mime_type: str) -> str:
+        """A signed GCS GET URL when the storage can sign one, else this service's content
+        route with an expiring token; both valid for `link_seconds`."""
+        signed = await self.blobs.download_url(
+            self.key(context.tenant_id, attachment_id),
+            media_type(mime_type),
+            "inline",
+            self.link_seconds,
+        )
+        return signed or self.content_url(context, attachment_id)
 
     def content_url(self, context: RequestContext, attachment_id: str) -> str:
         token = self.links.sign("download", _grant(context, attachment_id))

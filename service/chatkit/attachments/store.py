@@ -20,16 +20,12 @@ class FileAttachmentStore(AttachmentStore[RequestContext]):
     async def create_attachment(
         self, input: AttachmentCreateParams, context: RequestContext
     ) -> Attachment:
-        """A record whose `upload_descriptor` points at this service's upload URL; the type is
-        checked again from the bytes when they arrive."""
+        """A record whose `upload_descriptor` is a signed PUT straight to the bucket, or this
+        service's upload URL; the type is checked again from the bytes when they arrive."""
         self.attachments.check_declared(input.size, input.mime_type)
         attachment_id = self.generate_attachment_id(input.mime_type, context)
-        return self.attachments.record(
-            context,
-            attachment_id,
-            input.name,
-            input.mime_type,
-            upload=self.attachments.upload_descriptor(context, attachment_id),
+        return await self.attachments.new_upload(
+            context, attachment_id, input.name, input.mime_type
         )
 
     async def delete_attachment(self, attachment_id: str, context: RequestContext) -> None:

@@ -174,17 +174,22 @@ class ChatStore(Store[RequestContext], EmployeeDirectory, TicketDesk):
         *,
         batch_size: int = 500,
         on_attachments: AttachmentsPruned | None = None,
+        orphans_older_than: datetime | None = None,
     ) -> PruneReport:
         """Delete threads last active before `older_than` with their items, feedback and
         attachment records, plus attachment records never attached to a thread and created
-        before it; in batches of `batch_size` threads, each batch one transaction.
+        before `orphans_older_than` (default: `older_than`; `ATTACHMENT_ORPHAN_HOURS`); in
+        batches of `batch_size` threads, each batch one transaction.
 
         Idempotent and safe while serving: a thread that becomes active again while its batch
         is chosen is kept. `on_attachments` runs after each committed batch (a failure there
         stops the run and is raised; those records are already gone, so it should be
         idempotent and log what it could not delete).
         """
-        return await run_batches(self._prune_batches(older_than, batch_size), on_attachments)
+        kinds = list(self._prune_batches(older_than, batch_size))
+        if orphans_older_than is not None:  # the unattached-uploads kind, second, own cutoff
+            kinds[1] = self._prune_batches(orphans_older_than, batch_size)[1]
+        return await run_batches(kinds, on_attachments)
 
     @abstractmethod
     def _prune_batches(self, older_than: datetime, batch_size: int) -> Sequence[PruneBatch]:
