@@ -224,3 +224,45 @@ async def test_sqlite_lease_is_renewed_while_a_long_turn_runs(tmp_path: Path) ->
     finally:
         await a.close()
         await b.close()
+
+
+async def test_sqlite_leases_of_many_concurrent_turns_are_all_renewed(tmp_path: Path) -> None:
+    """One renewal loop renews every lease the process holds, including turns that began
+    after it started and whatever number of them is held."""
+    path = str(tmp_path / "renewals.db")
+    a, b = SQLiteStore(path, turn_lock_lease=0.6), SQLiteStore(path)
+    try:
+        await a.open()
+        await b.open()
+        threads = [await a_thread(a) for _ in range(30)]
+        b.turn_lock_timeout = 0.05
+        everyone_in, done = asyncio.Event(), asyncio.Event()
+        holding = 0
+
+        async def turn(thread_id: str, start_after: float) -> None:
+            nonlocal holding
+            await asyncio.sleep(start_after)
+            async with a.turn_lock(thread_id, ALICE):
+                holding += 1
+                if holding == len(threads):
+                    everyone_in.set()
+                await done.wait()
+
+        turns = [
+            asyncio.create_task(turn(thread_id, 0.02 * i)) for i, thread_id in enumerate(threads)
+        ]
+        await everyone_in.wait()
+        for _ in range(4):  # well past the lease
+            await asyncio.sleep(0.3)
+            for thread_id in threads:
+                with pytest.raises(ConversationBusy):
+                    async with b.turn_lock(thread_id, ALICE):
+                        pass
+        done.set()
+        await asyncio.gather(*turns)
+        for thread_id in threads:
+            async with b.turn_lock(thread_id, ALICE):
+                pass
+    finally:
+        await a.close()
+        await b.close()

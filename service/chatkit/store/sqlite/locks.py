@@ -23,6 +23,7 @@ from service.chatkit.store.locks import LocalTurnLocks, try_until
 logger = logging.getLogger(__name__)
 
 Statement = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+_RENEW_BATCH = 500
 
 
 class LeaseTurnLocks:
@@ -31,23 +32,30 @@ class LeaseTurnLocks:
         self._statement = statement
         self.lease = lease
         self._local = LocalTurnLocks(timeout=lease)
+        # One holder name for this store: its local lock lets one turn per thread reach here.
+        self._holder = uuid.uuid4().hex
+        self._held: set[str] = set()
+        self._renewal: asyncio.Task[None] | None = None
 
     @asynccontextmanager
     async def hold(self, thread_id: str, deadline: float) -> AsyncIterator[None]:
         """Hold the thread's lock, waiting until `deadline` (`time.monotonic()`) at most."""
         async with self._local.hold(thread_id, deadline=deadline):
-            holder = uuid.uuid4().hex
-            if not await try_until(lambda: self._try(thread_id, holder), deadline):
+            if not await try_until(lambda: self._try(thread_id), deadline):
                 raise ConversationBusy()
-            renewal = asyncio.create_task(self._renew(thread_id, holder))
+            self._held.add(thread_id)
+            if self._renewal is None or self._renewal.done():
+                self._renewal = asyncio.create_task(self._renew())
             try:
                 yield
             finally:
-                renewal.cancel()
+                self._held.discard(thread_id)
+                if not self._held and self._renewal is not None:
+                    self._renewal.cancel()
                 # Shielded: a second cancellation of the turn must not leave the row behind.
-                await asyncio.shield(self._release(thread_id, holder))
+                await asyncio.shield(self._release(thread_id))
 
-    async def _try(self, thread_id: str, holder: str) -> bool:
+    async def _try(self, thread_id: str) -> bool:
         """Take the row, or take over a lease that ran out, in one statement."""
         now = now_micros()
         async with self._statement() as db:
@@ -56,34 +64,42 @@ class LeaseTurnLocks:
                 " ON CONFLICT (thread_id) DO UPDATE SET"
                 " holder = excluded.holder, expires_at = excluded.expires_at"
                 " WHERE turn_locks.expires_at <= ?",
-                (thread_id, holder, now + int(self.lease * 1_000_000), now),
+                (thread_id, self._holder, now + int(self.lease * 1_000_000), now),
             )
             return cursor.rowcount == 1
 
-    async def _renew(self, thread_id: str, holder: str) -> None:
-        while True:
+    async def _renew(self) -> None:
+        """Renew every lease this store holds, a batch per statement, while it holds any: a
+        thousand long turns cost a few statements every `lease / 3` seconds, not a thousand."""
+        while self._held:
             await asyncio.sleep(self.lease / 3)
+            held = sorted(self._held)
+            renewed = 0
             try:
-                async with self._statement() as db:
-                    cursor = await db.execute(
-                        "UPDATE turn_locks SET expires_at = ? WHERE thread_id = ? AND holder = ?",
-                        (now_micros() + int(self.lease * 1_000_000), thread_id, holder),
-                    )
-                    renewed = cursor.rowcount == 1
+                for start in range(0, len(held), _RENEW_BATCH):
+                    batch = held[start : start + _RENEW_BATCH]
+                    async with self._statement() as db:
+                        cursor = await db.execute(
+                            "UPDATE turn_locks SET expires_at = ? WHERE holder = ?"
+                            f" AND thread_id IN ({', '.join('?' * len(batch))})",
+                            (now_micros() + int(self.lease * 1_000_000), self._holder, *batch),
+                        )
+                        renewed += cursor.rowcount
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.warning("could not renew the turn lock of %s", thread_id, exc_info=True)
+                logger.warning("could not renew the turn locks", exc_info=True)
                 continue
-            if not renewed:
-                logger.warning("the turn lock of %s expired while its turn was running", thread_id)
-                return
+            lost = len(self._held.intersection(held)) - renewed  # turns that ended are not lost
+            if lost > 0:
+                logger.warning("%d turn lock(s) expired while their turns were running", lost)
 
-    async def _release(self, thread_id: str, holder: str) -> None:
+    async def _release(self, thread_id: str) -> None:
         try:
             async with self._statement() as db:
                 await db.execute(
-                    "DELETE FROM turn_locks WHERE thread_id = ? AND holder = ?", (thread_id, holder)
+                    "DELETE FROM turn_locks WHERE thread_id = ? AND holder = ?",
+                    (thread_id, self._holder),
                 )
         except Exception:
             # The lease runs out on its own; the thread is busy until then.
