@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 from openai import APIConnectionError, APIError, APITimeoutError, AsyncOpenAI
-from openai.types.responses import ResponseTextDeltaEvent
+from openai.types.responses import ResponseOutputMessage, ResponseOutputText, ResponseTextDeltaEvent
 
 from service.agents.streamed_events import (
     StreamedEvents,
@@ -150,3 +150,38 @@ def test_a_chunk_a_provider_bent_is_built_loosely() -> None:
     chunk = parse_chunk('{"id": "c1", "choices": [{"index": 0, "delta": {"content": "hi"}}]}')
     assert chunk is not None
     assert chunk.id == "c1"
+
+
+async def test_requests_carry_the_same_body_as_the_stock_clients(mock: MockLLM) -> None:
+    """`input` and `tools` skip the client's transform; what goes on the wire is the same."""
+    history: list[Any] = [
+        {"role": "user", "content": [{"type": "input_text", "text": "Hi, I am Ada."}]},
+        ResponseOutputMessage(
+            id="msg_1",
+            type="message",
+            role="assistant",
+            status="completed",
+            content=[ResponseOutputText(type="output_text", text="Hello Ada.", annotations=[])],
+        ),
+        {"type": "function_call", "call_id": "c1", "name": "find", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "nothing found"},
+        {"role": "user", "content": "What is my name?"},
+    ]
+    tools: list[Any] = [
+        {
+            "type": "function",
+            "name": "find",
+            "description": "Finds things.",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+            "strict": False,
+        }
+    ]
+    bodies = []
+    for client_class in (AsyncOpenAI, StreamParsingOpenAI):
+        client = client_class(api_key="sk-test", base_url=mock.url, max_retries=0)
+        await client.responses.create(
+            model="gpt-test", input=history, tools=tools, instructions="Be brief.", stream=False
+        )
+        bodies.append(mock.requests[-1].body)
+    assert bodies[1] == bodies[0]
+    assert bodies[1]["input"][1]["content"][0]["text"] == "Hello Ada."
