@@ -175,6 +175,21 @@ def base_env() -> dict[str, str]:
     return env
 
 
+def service_env(port: int, mock_url: str) -> dict[str, str]:
+    """The environment `scripts/bench` runs this service in: its defaults, on 127.0.0.1:`port`,
+    the model at the mock (`mock_url` without /v1)."""
+    env = base_env()
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        LLM_PROVIDER="openai",
+        OPENAI_BASE_URL=f"{mock_url}/v1",
+        OPENAI_API_KEY="sk-bench-mock",
+        OPENAI_AGENTS_DISABLE_TRACING="1",
+    )
+    return env
+
+
 def _preexec(cpus: set[int] | None) -> Callable[[], None]:
     def run() -> None:
         if cpus and hasattr(os, "sched_setaffinity"):
@@ -480,14 +495,7 @@ def one_run(ctx: Run, name: str, backend: str, level: int) -> dict[str, Any]:
     try:
         env = base_env()
         if backend == "service":
-            env.update(
-                HOST="127.0.0.1",
-                PORT=str(port),
-                LLM_PROVIDER="openai",
-                OPENAI_BASE_URL=f"{mock_url}/v1",
-                OPENAI_API_KEY="sk-bench-mock",
-                OPENAI_AGENTS_DISABLE_TRACING="1",
-            )
+            env = service_env(port, mock_url)
             if jwt_secret:
                 env.update(AUTH_MODE="jwt", AUTH_JWT_SECRET=jwt_secret)
             env.update(kv.split("=", 1) for kv in a.service_env)

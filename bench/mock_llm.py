@@ -8,6 +8,7 @@ Imitates, on 127.0.0.1 only:
   GET  /stats                 counters + observed time-to-first-token lag
   GET  /tools                 the `tools` of the latest request that offered any
   POST /stats/reset           clear counters/samples (config is kept)
+  GET  /faults, POST /faults  the fault plan (see below); POST {} clears it
 The same routes also answer without the /v1 prefix.
 
 Timing model (per request, measured from the moment the request body has been
@@ -17,6 +18,24 @@ the closing events follow the last token immediately.
 
 Configuration: CLI flags (--port, --tokens, --ttft-ms, --token-delay-ms).  Per-request
 overrides (for tests) via headers x-mock-tokens, x-mock-ttft-ms, x-mock-token-delay-ms.
+
+Faults (resilience benchmarks): POST /faults with a JSON plan makes model requests
+(/responses, /chat/completions) fail; GET /faults shows it with its counters; --faults
+JSON starts with one.  Plan fields:
+  kind            "status": answer `status` (default 503) with an OpenAI error body and
+                  Retry-After (`retry_after_ms`, default 100; also sent as retry-after-ms);
+                  "hang": read the request, send nothing for `hang_s` (default 3600) or
+                  until the client goes away, then answer as usual;
+                  "drop": stream the answer's first `drop_after` tokens (default 2),
+                  then cut the connection (no closing events, an incomplete chunked body).
+  first           fault only the first N matching requests, then answer normally
+                  (default: no limit)
+  rate            fault this fraction of matching requests (default 1.0; seeded by `seed`)
+  attempts_below  fault only requests whose x-stainless-retry-count (the OpenAI client's
+                  retry number, 0 on the first try) is below this: 1 = every first try
+                  fails and its retry succeeds (default: any)
+/stats counts `retries` (requests carrying x-stainless-retry-count > 0) and `faults`
+(injected, by kind).
 
 Scripted function calls (both APIs, stream and JSON): when the last user message
 contains `[[call NAME {json args}]]` and the request's `tools` offer a function
@@ -38,6 +57,7 @@ import asyncio
 import hashlib
 import ipaddress
 import json
+import random
 import re
 import sys
 import time
@@ -124,6 +144,8 @@ class Stats:
         self.disconnected = 0
         self.errors = 0
         self.tool_calls = 0
+        self.retries = 0  # requests the client marked as a retry (x-stainless-retry-count > 0)
+        self.faults: dict[str, int] = {}  # injected, by kind
         # lateness of the first delta vs. its schedule (ms), and of the last token
         self.ttft_lag_ms: deque[float] = deque(maxlen=50_000)
         self.end_lag_ms: deque[float] = deque(maxlen=50_000)
@@ -156,13 +178,95 @@ class Stats:
             "disconnected": self.disconnected,
             "errors": self.errors,
             "tool_calls": self.tool_calls,
+            "retries": self.retries,
+            "faults": dict(self.faults),
             "ttft_lag_ms": pct(self.ttft_lag_ms),
             "end_lag_ms": pct(self.end_lag_ms),
         }
 
 
+FAULT_KINDS = ("status", "hang", "drop")
+
+
+class Faults:
+    """The fault plan (POST /faults): which model requests fail, and how."""
+
+    def __init__(self):
+        self.set({})
+
+    def set(self, plan: dict):
+        kind = plan.get("kind")
+        if kind is not None and kind not in FAULT_KINDS:
+            raise ValueError(f"kind: one of {', '.join(FAULT_KINDS)} (or absent: no faults)")
+        status = int(plan.get("status", 503))
+        if not 400 <= status <= 599:
+            raise ValueError("status: 400..599")
+        first = plan.get("first")
+        first = None if first is None else max(0, int(first))
+        rate = float(plan.get("rate", 1.0))
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate: 0..1")
+        attempts_below = plan.get("attempts_below")
+        attempts_below = None if attempts_below is None else int(attempts_below)
+        retry_after_ms = max(0.0, float(plan.get("retry_after_ms", 100.0)))
+        hang_s = max(0.0, float(plan.get("hang_s", 3600.0)))
+        drop_after = max(0, int(plan.get("drop_after", 2)))
+        self.kind = kind
+        self.status = status
+        self.retry_after_ms = retry_after_ms
+        self.hang_s = hang_s
+        self.drop_after = drop_after
+        self.first = first
+        self.rate = rate
+        self.attempts_below = attempts_below
+        self.seed = plan.get("seed", 1)
+        self.rng = random.Random(self.seed)
+        self.matched = 0  # requests the plan applied to (before `first` and `rate`)
+        self.injected = 0
+
+    def pick(self, headers: dict) -> str | None:
+        """The fault for this model request (its kind), or None."""
+        if self.kind is None:
+            return None
+        if self.attempts_below is not None:
+            try:
+                attempt = int(headers.get(b"x-stainless-retry-count", b"0"))
+            except ValueError:
+                attempt = 0
+            if attempt >= self.attempts_below:
+                return None
+        self.matched += 1
+        if self.first is not None and self.injected >= self.first:
+            return None
+        if self.rate < 1.0 and self.rng.random() >= self.rate:
+            return None
+        self.injected += 1
+        STATS.faults[self.kind] = STATS.faults.get(self.kind, 0) + 1
+        return self.kind
+
+    def as_dict(self):
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "retry_after_ms": self.retry_after_ms,
+            "hang_s": self.hang_s,
+            "drop_after": self.drop_after,
+            "first": self.first,
+            "rate": self.rate,
+            "attempts_below": self.attempts_below,
+            "seed": self.seed,
+            "matched": self.matched,
+            "injected": self.injected,
+        }
+
+
+class DropConnection(Exception):
+    """Raised mid-stream to make the server cut the connection (fault kind "drop")."""
+
+
 CFG = Config(50, 10.0, 250.0)
 STATS = Stats()
+FAULTS = Faults()
 LAST_TOOLS: list = []  # the `tools` of the latest request that offered any (GET /tools)
 
 
@@ -843,6 +947,46 @@ async def chat_json(req, raw_len, headers, send, t0, script=None):
 
 
 # ----------------------------------------------------------------------------
+# Faults
+
+
+async def fault_status(send):
+    status = FAULTS.status
+    typ = "rate_limit_error" if status == 429 else "server_error" if status >= 500 else "mock"
+    ms = FAULTS.retry_after_ms
+    extra = [
+        (b"retry-after", str(max(1, -(-int(ms) // 1000))).encode()),
+        (b"retry-after-ms", str(int(ms)).encode()),
+    ]
+    await _send_json(send, *_error(status, f"mock fault: HTTP {status}", typ), extra)
+
+
+async def fault_hang(receive) -> bool:
+    """Sleep FAULTS.hang_s or until the client leaves; True when the client is still there."""
+    try:
+        await asyncio.wait_for(_wait_disconnect(receive), FAULTS.hang_s)
+    except TimeoutError:
+        return True
+    STATS.disconnected += 1
+    return False
+
+
+def dropping_send(send, allowed: int):
+    """`send` that lets `allowed` non-empty body chunks through, then cuts the connection."""
+    left = [allowed]
+
+    async def wrapped(msg):
+        if msg["type"] == "http.response.body":
+            if left[0] <= 0:
+                raise DropConnection("mock fault: connection dropped")
+            if msg.get("body"):
+                left[0] -= 1
+        await send(msg)
+
+    return wrapped
+
+
+# ----------------------------------------------------------------------------
 # ASGI app
 
 
@@ -869,6 +1013,8 @@ async def app(scope, receive, send):
             return await _send_json(send, 200, {"config": CFG.as_dict(), **STATS.as_dict()})
         if path == "/tools":
             return await _send_json(send, 200, {"tools": LAST_TOOLS})
+        if path == "/faults":
+            return await _send_json(send, 200, FAULTS.as_dict())
         if path == "/models":
             return await _send_json(
                 send,
@@ -896,6 +1042,15 @@ async def app(scope, receive, send):
     if path == "/stats/reset":
         STATS.reset()
         return await _send_json(send, 200, {"ok": True})
+    if path == "/faults":
+        try:
+            plan = json.loads(raw) if raw.strip() else {}
+            if not isinstance(plan, dict):
+                raise ValueError("body must be a JSON object")
+            FAULTS.set(plan)
+        except (ValueError, TypeError) as e:
+            return await _send_json(send, *_error(400, f"bad fault plan: {e}"))
+        return await _send_json(send, 200, FAULTS.as_dict())
     if path not in ("/responses", "/chat/completions"):
         return await _send_json(send, *_error(404, f"unknown path {scope['path']}"))
     try:
@@ -915,8 +1070,20 @@ async def app(scope, receive, send):
         script = script_for(req, "responses" if path == "/responses" else "chat")
     key = path + (" stream" if stream else "")
     STATS.requests[key] = STATS.requests.get(key, 0) + 1
+    if headers.get(b"x-stainless-retry-count", b"0") not in (b"0", b""):
+        STATS.retries += 1
+    fault = FAULTS.pick(headers)
+    if fault == "status":
+        return await fault_status(send)
     STATS.active += 1
     try:
+        if fault == "hang":
+            if not await fault_hang(receive):
+                return None
+            t0 = time.perf_counter()  # a slow provider: the usual timing from now on
+        if fault == "drop":
+            allowed = FAULTS.drop_after + (1 if path == "/responses" else 0) if stream else 0
+            send = dropping_send(send, allowed)
         if path == "/responses":
             if stream:
                 await responses_stream(req, len(raw), headers, send, receive, t0, script)
@@ -927,6 +1094,8 @@ async def app(scope, receive, send):
                 await chat_stream(req, len(raw), headers, send, receive, t0, script)
             else:
                 await chat_json(req, len(raw), headers, send, t0, script)
+    except DropConnection:
+        raise  # the server closes the connection: the fault asked for
     except Exception:
         STATS.errors += 1
         raise
@@ -967,10 +1136,25 @@ def main(argv=None):
         default=250.0,
         help="time to first token from request receipt (default 250)",
     )
+    p.add_argument(
+        "--faults",
+        default=None,
+        metavar="JSON",
+        help='start with this fault plan (as POST /faults), e.g. \'{"kind": "status", '
+        '"status": 429, "first": 10}\'',
+    )
     p.add_argument("--log-level", default="warning")
     a = p.parse_args(argv)
     if not _is_loopback(a.host):
         sys.exit(f"refusing to bind non-loopback host {a.host!r}")
+    if a.faults:
+        try:
+            plan = json.loads(a.faults)
+            if not isinstance(plan, dict):
+                raise ValueError("a JSON object")
+            FAULTS.set(plan)
+        except (ValueError, TypeError) as e:
+            sys.exit(f"--faults: {e}")
     CFG.tokens = max(0, min(a.tokens, MAX_TOKENS))
     CFG.token_delay_ms = max(0.0, a.token_delay_ms)
     CFG.ttft_ms = max(0.0, a.ttft_ms)
