@@ -93,7 +93,9 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     attachments = create_attachments(settings)
     attachment_store = FileAttachmentStore(attachments) if attachments is not None else None
     if attachments is not None:  # previews re-signed, bucket uploads settled, on every load
-        store = keep_attachments_fresh(store, attachments)
+        store = keep_attachments_fresh(
+            store, attachments, metrics.upload_counter(attachments.backend)
+        )
     authenticate = create_authenticator(settings, metrics=metrics)
     invoices = invoice_client(settings)
     mcp = MCPToolbox(parse_mcp_servers(settings.mcp_servers), mcp_secrets(settings))

@@ -10,7 +10,7 @@ the OpenTelemetry GenAI client conventions for model calls (dots become undersco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -193,6 +193,17 @@ class Metrics:
             "1 while the process drains before shutting down.",
             mode="livemax",
         )
+
+    def upload_counter(self, backend: str) -> Callable[[str, int | None], None]:
+        """Counts uploads that reach storage without passing through this service (signed
+        bucket PUTs), once checked: by outcome, and their size when kept."""
+
+        def count(outcome: str, size: int | None) -> None:
+            self.uploads.labels(backend, outcome).inc()
+            if size is not None:
+                self.upload_bytes.labels(backend).observe(size)
+
+        return count
 
     def _counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
         return Counter(name, documentation, labels, registry=self.registry)

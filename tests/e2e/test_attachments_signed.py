@@ -20,6 +20,7 @@ from tests.chatkit.attachments.signed import GCS_HOST, ServiceAccountKey, query,
 from tests.conftest import ServerFactory, provider_env
 from tests.support.client import ChatKitClient, user_input
 from tests.support.mock_llm import MockLLM
+from tests.support.scrape import scrape, series
 from tests.support.server import ServerProcess
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
@@ -92,6 +93,11 @@ async def browser_put(descriptor: dict[str, Any], data: bytes) -> httpx.Response
         )
 
 
+def uploads_counted(server: ServerProcess, outcome: str) -> float:
+    counted = series(scrape(server.url), "chatkit_uploads_total", backend="gcs", outcome=outcome)
+    return sum(counted.values())
+
+
 async def test_the_browser_puts_to_the_bucket_then_the_message_uses_the_checked_file(
     client: ChatKitClient,
     server: ServerProcess,
@@ -115,6 +121,7 @@ async def test_the_browser_puts_to_the_bucket_then_the_message_uses_the_checked_
     put = await browser_put(descriptor, PNG)
     assert put.status_code == 200, put.text
     assert f"uploads/acme/{attachment['id']}" in emulator.object_names(bucket)
+    kept_before = uploads_counted(server, "ok")
 
     stream = await client.stream(
         "threads.create", input=user_input("what is it?", [attachment["id"]])
@@ -122,6 +129,7 @@ async def test_the_browser_puts_to_the_bucket_then_the_message_uses_the_checked_
     assert stream.errors == []
     sent = stream.done_items("user_message")[0]["attachments"][0]
     assert sent.get("upload_descriptor") is None
+    assert uploads_counted(server, "ok") == kept_before + 1  # counted once checked
     assert "image/png;base64," + base64.b64encode(PNG).decode() in str(
         mock_llm.conversation_requests()[-1].body["input"]
     )
@@ -157,8 +165,9 @@ async def test_a_message_before_the_bytes_arrived_is_a_409_with_a_reason(
 
 
 async def test_bytes_of_a_refused_type_are_deleted_and_the_message_says_why(
-    client: ChatKitClient, emulator: Emulator, bucket: str
+    client: ChatKitClient, server: ServerProcess, emulator: Emulator, bucket: str
 ) -> None:
+    refused_before = uploads_counted(server, "unsupported_type")
     attachment = await create(client, "cat.png", PNG, "image/png")
     assert (await browser_put(attachment["upload_descriptor"], EXE)).status_code == 200
     response = await client.post(
@@ -167,6 +176,7 @@ async def test_bytes_of_a_refused_type_are_deleted_and_the_message_says_why(
     assert response.status_code == 409, response.text
     assert "was refused" in response.text and "not accepted" in response.text
     assert f"uploads/acme/{attachment['id']}" not in emulator.object_names(bucket)
+    assert uploads_counted(server, "unsupported_type") == refused_before + 1
     # Still deletable like any attachment.
     deleted = await client.call("attachments.delete", attachment_id=attachment["id"])
     assert deleted.status_code == 200

@@ -18,12 +18,20 @@ from __future__ import annotations
 from chatkit.types import Attachment, Page, ThreadItem, UserMessageItem
 
 from service.chatkit.attachments.errors import NotUploaded
-from service.chatkit.attachments.service import BUCKET_UPLOAD, REFUSED, Attachments
+from service.chatkit.attachments.service import (
+    BUCKET_UPLOAD,
+    REFUSED,
+    Attachments,
+    UploadCounter,
+)
 from service.chatkit.store.base import ChatStore
 from service.request_context import RequestContext
 
 
-def keep_attachments_fresh(store: ChatStore, attachments: Attachments) -> ChatStore:
+def keep_attachments_fresh(
+    store: ChatStore, attachments: Attachments, counted: UploadCounter | None = None
+) -> ChatStore:
+    """`counted`: told of each bucket upload once it is checked (the upload metrics)."""
     load_attachment = store.load_attachment
     load_thread_items = store.load_thread_items
     load_item = store.load_item
@@ -32,7 +40,7 @@ def keep_attachments_fresh(store: ChatStore, attachments: Attachments) -> ChatSt
     async def settled(attachment: Attachment, context: RequestContext) -> Attachment:
         metadata = attachment.metadata or {}
         if not metadata.get(REFUSED):
-            done = await attachments.settle(context, attachment)
+            done = await attachments.settle(context, attachment, counted)
             if done is not None:
                 await save_attachment(done, context)
                 attachment, metadata = done, done.metadata or {}

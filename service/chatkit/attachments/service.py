@@ -10,7 +10,7 @@ whenever a record goes back to a client (see `fresh.py`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -38,6 +38,9 @@ PREVIEW_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 # so the record is settled when next loaded; `REFUSED` says why bytes that came were deleted.
 BUCKET_UPLOAD, REFUSED = "bucket_upload", "refused"
 MAX_NAME_CHARS = 255
+
+UploadCounter = Callable[[str, int | None], None]
+"""Told of each upload's outcome (`ok`, or the refusal's code) and its size when stored."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -119,11 +122,17 @@ class Attachments:
             raise
         return BlobInfo(size=size, content_type=mime_type)
 
-    async def settle(self, context: RequestContext, attachment: Attachment) -> Attachment | None:
+    async def settle(
+        self,
+        context: RequestContext,
+        attachment: Attachment,
+        counted: UploadCounter | None = None,
+    ) -> Attachment | None:
         """A record whose bytes were PUT straight to the bucket, once they are there: checked
         like a direct upload (size, type from the bytes) and without its upload descriptor.
         None while nothing arrived. Bytes that fail the checks are deleted and the record says
-        why (`NotUploaded` then carries the reason)."""
+        why (`NotUploaded` then carries the reason). `counted` is told the outcome (`ok` or the
+        refusal's code) and the size, as the direct upload route counts its uploads."""
         key = self.key(context.tenant_id, attachment.id)
         info = await self.blobs.info(key)
         if info is None:
@@ -138,9 +147,13 @@ class Attachments:
             mime_type = self._judge(head, attachment.mime_type)
         except (UploadTooLarge, UnsupportedFileType, BadUpload) as refused:
             await self.blobs.delete(key)
+            if counted is not None:
+                counted(refused.code, None)
             metadata = {**(attachment.metadata or {}), REFUSED: refused.message}
             return attachment.model_copy(update={"metadata": metadata})
         metadata = {k: v for k, v in (attachment.metadata or {}).items() if k != BUCKET_UPLOAD}
+        if counted is not None:
+            counted("ok", info.size)
         return await self.record(
             context,
             attachment.id,
