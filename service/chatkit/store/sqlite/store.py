@@ -285,25 +285,56 @@ class SQLiteStore(ChatStore):
     async def load_thread_items(
         self, thread_id: str, after: str | None, limit: int, order: str, context: RequestContext
     ) -> Page[ThreadItem]:
+        # Ownership inside the page query: one statement on the way to the first token, and a
+        # second only when the page comes back empty (not found, or no items yet).
+        owned = (
+            "thread_id = ? AND EXISTS (SELECT 1 FROM threads"
+            " WHERE id = ? AND tenant_id = ? AND user_id = ?)"
+        )
         async with self._read() as db:
-            await _owned_thread_exists(db, thread_id, context)
             found = await _rows_after(
-                db, "items", "thread_id = ?", [thread_id], after, limit, order
+                db,
+                "items",
+                owned,
+                [thread_id, thread_id, context.tenant_id, context.user_id],
+                after,
+                limit,
+                order,
             )
+            if not found:
+                await _owned_thread_exists(db, thread_id, context)
         missing = f"Item {after} not found in thread {thread_id}"
         return rows.page(found, limit, rows.item_document, missing)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: RequestContext) -> None:
         data = rows.encode(rows.ITEM, item)
-        async with self._tx(immediate=True) as db:
-            await _owned_thread_exists(db, thread_id, context)
-            await db.execute(
-                "INSERT INTO items (id, thread_id, type, created_at, data)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (thread_id, id) DO UPDATE SET"
-                " type = excluded.type, data = excluded.data",
-                (item.id, thread_id, item.type, to_micros(item.created_at), data),
-            )
+        # Two statements, no transaction: each is atomic, the first saves the item only into a
+        # thread the caller owns, and the second only marks the thread as used (lost on a crash
+        # in between, it leaves the thread looking idle a little longer). Under the writer's
+        # lock like every write, so no other request's transaction surrounds them.
+        async with self._statement() as db:
+            try:
+                saved = await db.execute(
+                    "INSERT INTO items (id, thread_id, type, created_at, data)"
+                    " SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM threads"
+                    " WHERE id = ? AND tenant_id = ? AND user_id = ?)"
+                    " ON CONFLICT (thread_id, id) DO UPDATE SET"
+                    " type = excluded.type, data = excluded.data",
+                    (
+                        item.id,
+                        thread_id,
+                        item.type,
+                        to_micros(item.created_at),
+                        data,
+                        thread_id,
+                        context.tenant_id,
+                        context.user_id,
+                    ),
+                )
+            except UnicodeEncodeError:
+                raise rows.unencodable_id() from None
+            if saved.rowcount == 0:
+                raise NotFoundError(f"Thread {thread_id} not found")
             await db.execute(
                 "UPDATE threads SET updated_at = ? WHERE id = ?", (now_micros(), thread_id)
             )
