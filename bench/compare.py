@@ -252,6 +252,13 @@ class Procs:
         self.logs.clear()
 
 
+def identity_args(jwt_secret: str | None) -> list[str]:
+    """How the load generator says who each virtual user is: its own HS256 token, or dev
+    headers. The secret goes as one `--flag=value` argument: it may begin with "-", which
+    argparse would take for a flag."""
+    return [f"--jwt-hs256-secret={jwt_secret}"] if jwt_secret else ["--dev-identity"]
+
+
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -517,7 +524,7 @@ def one_run(ctx: Run, name: str, backend: str, level: int) -> dict[str, Any]:
             load += ["-k", str(a.extra_turns), "--pid", str(proc.pid), "--pid-children"]
             load += ["--mock-url", mock_url, "--mock-pid", str(mock.pid), "--label", name]
             load += ["--out", str(result_file), "--drain-timeout", "60"]
-            load += ["--jwt-hs256-secret", jwt_secret] if jwt_secret else ["--dev-identity"]
+            load += identity_args(jwt_secret)
             load += ["--raw"] if a.raw else []
             bound = a.warmup + a.duration + 60 + 60
             done = subprocess.run(

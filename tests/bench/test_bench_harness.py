@@ -210,3 +210,10 @@ def test_the_harness_refuses_bad_settings() -> None:
     for args in (["--levels", "0"], ["--rounds", "0"], ["--service-env", "NOEQUALS"]):
         with pytest.raises(SystemExit):
             compare.parse_args(args)
+
+
+def test_a_jwt_secret_that_begins_with_a_dash_reaches_the_load_generator() -> None:
+    secret = "-" + "s" * 47
+    a = load.parse_args([*compare.identity_args(secret), "-d", "5"])
+    assert a.jwt_hs256_secret == secret
+    assert load.parse_args(compare.identity_args(None)).dev_identity
