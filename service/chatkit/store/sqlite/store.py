@@ -1,14 +1,15 @@
-"""The embedded default Store: one SQLite file through aiosqlite (WAL, foreign keys on)."""
+"""The embedded default Store: one SQLite file (WAL, foreign keys on); writes through aiosqlite on
+its worker thread, reads on the event loop's thread (reads.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 from chatkit.store import NotFoundError
@@ -47,6 +48,7 @@ from service.chatkit.store.rows import OwnedTable
 from service.chatkit.store.sqlite import user_data
 from service.chatkit.store.sqlite.files import MEMORY, is_permanent, open_database, unusable
 from service.chatkit.store.sqlite.locks import LeaseTurnLocks
+from service.chatkit.store.sqlite.reads import InlineReads
 from service.chatkit.store.sqlite.schema import LATEST_VERSION, MIGRATIONS
 from service.request_context import RequestContext
 
@@ -66,17 +68,23 @@ def sqlite_path(database_url: str) -> str:
 
 # One trip to the connection's thread per statement (execute + fetch + close would be three):
 # under load every trip waits for a turn of the event loop.
-async def _one(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
+class Queryable(Protocol):
+    """The writer (aiosqlite, on its thread) or the reader (`InlineReads`)."""
+
+    async def execute_fetchall(
+        self, sql: str, parameters: Iterable[Any] | None = None
+    ) -> Iterable[sqlite3.Row]: ...
+
+
+async def _one(db: Queryable, sql: str, params: Sequence[Any] = ()) -> Any:
     return next(iter(await db.execute_fetchall(sql, params)), None)
 
 
-async def _all(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+async def _all(db: Queryable, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     return list(await db.execute_fetchall(sql, params))
 
 
-async def _owned_thread_exists(
-    db: aiosqlite.Connection, thread_id: str, context: RequestContext
-) -> None:
+async def _owned_thread_exists(db: Queryable, thread_id: str, context: RequestContext) -> None:
     row = await _one(
         db,
         "SELECT 1 FROM threads WHERE id = ? AND tenant_id = ? AND user_id = ?",
@@ -87,7 +95,7 @@ async def _owned_thread_exists(
 
 
 async def _rows_after(
-    db: aiosqlite.Connection,
+    db: Queryable,
     table: str,
     scope: str,
     scope_params: Sequence[Any],
@@ -126,8 +134,8 @@ class SQLiteStore(ChatStore):
         # transactions, so every use of this connection holds this lock.
         self._lock = asyncio.Lock()
         # The reader (a file in WAL mode): reads need no transaction, no lock, and do not queue
-        # behind writes. Each statement sees everything committed before it began.
-        self._reader: aiosqlite.Connection | None = None
+        # behind writes; they run on the event loop's thread (reads.py says why).
+        self._reader: InlineReads | None = None
         self._turn_locks = LeaseTurnLocks(self._statement, lease=turn_lock_lease)
 
     @property
@@ -162,7 +170,7 @@ class SQLiteStore(ChatStore):
             yield self.db
 
     @asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _read(self) -> AsyncIterator[Queryable]:
         """A connection for reads; in memory (one connection) the writer, between transactions."""
         try:
             if self._reader is not None:
@@ -186,7 +194,7 @@ class SQLiteStore(ChatStore):
                     status = await _schema_status(db)
                 check_current(status.current, LATEST_VERSION)
             if self._path != MEMORY and self._reader is None:
-                self._reader = await open_database(self._path)
+                self._reader = InlineReads(self._path)
             return status
         except BaseException as exc:
             await self.close()
@@ -197,7 +205,7 @@ class SQLiteStore(ChatStore):
     async def close(self) -> None:
         if self._reader is not None:
             reader, self._reader = self._reader, None
-            await reader.close()
+            reader.close()
         if self._db is not None:
             db, self._db = self._db, None
             await db.close()
@@ -434,11 +442,11 @@ class SQLiteStore(ChatStore):
         )
 
     async def _user_attachment_documents(self, tenant_id: str, user_id: str) -> list[Any]:
-        async with self._read() as db:
+        async with self._tx() as db:  # a whole user's rows: on the worker thread
             return await user_data.attachment_documents(db, tenant_id, user_id)
 
     async def _user_feedback(self, tenant_id: str, user_id: str) -> list[FeedbackRecord]:
-        async with self._read() as db:
+        async with self._tx() as db:
             return await user_data.feedback_records(db, tenant_id, user_id)
 
     # --- feedback ----------------------------------------------------------------------------
