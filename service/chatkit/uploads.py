@@ -57,12 +57,11 @@ def uploads_blueprint(
     blueprint = Blueprint("uploads", __name__)
 
     backend = attachments.backend
+    count = metrics.upload_counter(backend)
 
     def counted(outcome: str, started: float, size: int | None = None) -> None:
-        metrics.uploads.labels(backend, outcome).inc()
+        count(outcome, size)
         metrics.upload_duration.labels(backend, outcome).observe(time.perf_counter() - started)
-        if size is not None:
-            metrics.upload_bytes.labels(backend).observe(size)
 
     def failed(exc: Exception, started: float | None) -> Response:
         failure = failures.classify(exc)

@@ -195,8 +195,8 @@ class Metrics:
         )
 
     def upload_counter(self, backend: str) -> Callable[[str, int | None], None]:
-        """Counts uploads that reach storage without passing through this service (signed
-        bucket PUTs), once checked: by outcome, and their size when kept."""
+        """Counts uploads by outcome, and their size when kept: the upload route's, and those
+        that reach the bucket without passing through this service (signed PUTs), once checked."""
 
         def count(outcome: str, size: int | None) -> None:
             self.uploads.labels(backend, outcome).inc()
