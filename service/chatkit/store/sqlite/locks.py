@@ -14,15 +14,14 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-import aiosqlite
-
 from service.chatkit.errors import ConversationBusy
 from service.chatkit.store.base import now_micros
 from service.chatkit.store.locks import LocalTurnLocks, try_until
+from service.chatkit.store.sqlite.writes import Writer
 
 logger = logging.getLogger(__name__)
 
-Statement = Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+Statement = Callable[[], AbstractAsyncContextManager[Writer]]
 _RENEW_BATCH = 500
 
 

@@ -1,5 +1,6 @@
-"""The embedded default Store: one SQLite file (WAL, foreign keys on); writes through aiosqlite on
-its worker thread, reads on the event loop's thread (reads.py)."""
+"""The embedded default Store: one SQLite file (WAL, foreign keys on). Reads and single write
+statements run on the event loop's thread (reads.py, writes.py); transactions, and statements
+that would wait for another writer, through aiosqlite on its worker thread."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ from service.chatkit.store.sqlite.files import MEMORY, is_permanent, open_databa
 from service.chatkit.store.sqlite.locks import LeaseTurnLocks
 from service.chatkit.store.sqlite.reads import InlineReads
 from service.chatkit.store.sqlite.schema import LATEST_VERSION, MIGRATIONS
+from service.chatkit.store.sqlite.writes import InlineWrites, WorkerWrites, Writer
 from service.request_context import RequestContext
 
 Batch = tuple[PruneReport, list[PrunedAttachment]]
@@ -136,6 +138,7 @@ class SQLiteStore(ChatStore):
         # The reader (a file in WAL mode): reads need no transaction, no lock, and do not queue
         # behind writes; they run on the event loop's thread (reads.py says why).
         self._reader: InlineReads | None = None
+        self._writer: InlineWrites | None = None
         self._turn_locks = LeaseTurnLocks(self._statement, lease=turn_lock_lease)
 
     @property
@@ -164,14 +167,15 @@ class SQLiteStore(ChatStore):
             await db.execute("COMMIT")
 
     @asynccontextmanager
-    async def _statement(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The writer for one statement on its own (atomic without BEGIN and COMMIT): one trip
-        to the worker thread instead of three."""
-        async with self._lock:
-            try:
-                yield self.db
-            except UnicodeEncodeError:
-                raise rows.unencodable_id() from None
+    async def _statement(self) -> AsyncIterator[Writer]:
+        """The writer for statements each atomic on its own (no BEGIN and COMMIT): on the event
+        loop's thread unless they would wait (writes.py). No lock is held between them: under
+        load every hand-over of an asyncio lock waits for a turn of the event loop, and the
+        writes of all requests formed a queue behind it."""
+        try:
+            yield self._writer or WorkerWrites(self.db, self._lock)
+        except UnicodeEncodeError:
+            raise rows.unencodable_id() from None
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Queryable]:
@@ -199,6 +203,8 @@ class SQLiteStore(ChatStore):
                 check_current(status.current, LATEST_VERSION)
             if self._path != MEMORY and self._reader is None:
                 self._reader = InlineReads(self._path)
+                worker = WorkerWrites(self.db, self._lock)
+                self._writer = InlineWrites(self._path, worker)
             return status
         except BaseException as exc:
             await self.close()
@@ -207,6 +213,9 @@ class SQLiteStore(ChatStore):
             raise
 
     async def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            await writer.close()
         if self._reader is not None:
             reader, self._reader = self._reader, None
             reader.close()
@@ -322,8 +331,7 @@ class SQLiteStore(ChatStore):
         data = rows.encode(rows.ITEM, item)
         # Two statements, no transaction: each is atomic, the first saves the item only into a
         # thread the caller owns, and the second only marks the thread as used (lost on a crash
-        # in between, it leaves the thread looking idle a little longer). Under the writer's
-        # lock like every write, so no other request's transaction surrounds them.
+        # in between, it leaves the thread looking idle a little longer).
         async with self._statement() as db:
             saved = await db.execute(
                 "INSERT INTO items (id, thread_id, type, created_at, data)"
