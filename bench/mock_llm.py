@@ -534,7 +534,7 @@ def _response_obj(req: dict, resp_id: str, created: int, status: str, output, us
 def _usage_responses(inp: int, out: int):
     return {
         "input_tokens": inp,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": out,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": inp + out,

@@ -274,7 +274,7 @@ class _ResponsesFormat:
             "metadata": {},
             "usage": {
                 "input_tokens": self.reply.input_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                 "output_tokens": out_tokens,
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": self.reply.input_tokens + out_tokens,
