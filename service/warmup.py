@@ -27,8 +27,9 @@ from agents import (
     RunConfig,
     Runner,
 )
-from openai import AsyncOpenAI
 from pydantic import BaseModel
+
+from service.agents.streamed_events import StreamParsingOpenAI
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ async def warm_up(api: ModelAPI, tools: Sequence[FunctionTool] = ()) -> None:
 async def _run_canned_turn(api: ModelAPI, tools: Sequence[FunctionTool]) -> None:
     server = await asyncio.start_server(_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = AsyncOpenAI(
+    client = StreamParsingOpenAI(
         api_key="warm-up", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=30.0
     )
     model: Model = (
@@ -134,7 +135,7 @@ def _responses_events() -> list[dict[str, Any]]:
     def response(status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
         usage = {
             "input_tokens": 1,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 1,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 2,

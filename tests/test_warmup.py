@@ -17,7 +17,7 @@ PROBE = """
 import asyncio, json, logging, sys
 import chatkit.types
 from openai.types.chat import ChatCompletionChunk
-from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 from service.agents.tools import DEFAULT_TOOLS
 from service.warmup import warm_up
 
@@ -26,8 +26,10 @@ handler = logging.Handler()
 handler.emit = records.append
 logging.getLogger().addHandler(handler)
 logging.getLogger().setLevel(logging.INFO)
+# Responses events are validated by streamed_events' adapter, built when it is imported; the
+# Agents SDK builds the usage details it copies on its first run.
 models = {
-    "responses": [ResponseCompletedEvent, ResponseTextDeltaEvent],
+    "responses": [InputTokensDetails, OutputTokensDetails],
     "chat_completions": [ChatCompletionChunk],
 }[sys.argv[1]] + [chatkit.types.ThreadItemDoneEvent, chatkit.types.AssistantMessageItem]
 before = [m.__pydantic_complete__ for m in models]

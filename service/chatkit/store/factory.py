@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from service.chatkit.store.base import ChatStore
-from service.chatkit.store.postgres import PostgresStore
 from service.chatkit.store.sqlite import SQLiteStore, sqlite_path
 from service.settings import Settings
 
@@ -18,6 +17,9 @@ def create_store(settings: Settings) -> ChatStore:
     if scheme == "sqlite":
         store = SQLiteStore(sqlite_path(settings.database_url))
     elif scheme in POSTGRES_SCHEMES:
+        # Imported only when used: asyncpg and the PostgreSQL store are ~3 MB of every worker.
+        from service.chatkit.store.postgres import PostgresStore
+
         store = PostgresStore(
             settings.database_url,
             min_size=settings.database_pool_min_size,
