@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+import httpx2
 from agents import Model, set_tracing_disabled
 from quart import Quart, Response
 
 from service import __version__
 from service.agents.context import TicketRoles
-from service.agents.factory import ModelHandle, create_model
+from service.agents.factory import ModelHandle, create_model, model_http_client
 from service.agents.model_choice import ModelChoice, with_default_model
 from service.agents.support_agent import build_support_agent
 from service.agents.titles import TitleWriter
@@ -62,14 +63,20 @@ def metered_model(handle: ModelHandle, metrics: Metrics, failures: FailureTable)
 
 
 def pickable_models(
-    settings: Settings, default: str, metrics: Metrics, failures: FailureTable
+    settings: Settings,
+    default: str,
+    metrics: Metrics,
+    failures: FailureTable,
+    http_client: httpx2.AsyncClient,
 ) -> dict[str, Model]:
     """MODEL_ALLOWLIST's models besides the `default` one, metered like it, by name."""
     picked: dict[str, Model] = {}
     for name in settings.allowed_models:
         if name == default:
             continue
-        handle = metered_model(create_model(with_default_model(settings, name)), metrics, failures)
+        handle = metered_model(
+            create_model(with_default_model(settings, name), http_client), metrics, failures
+        )
         if handle.model is not None:
             picked[name] = handle.model
     return picked
@@ -82,7 +89,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     metrics = Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
 
     store = meter_store(create_store(settings), metrics)
-    model = create_model(settings)
+    http_client = model_http_client(settings)
+    model = create_model(settings, http_client)
     failures = FailureTable(model)
     model = metered_model(model, metrics, failures)
     metrics.build_info.labels(__version__, model.system, model.name).set(1)
@@ -120,7 +128,7 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
         transcriber=create_transcriber(settings),
         ticket_roles=TicketRoles(*settings.ticket_roles),
         model_choice=ModelChoice(
-            model.name, pickable_models(settings, model.name, metrics, failures)
+            model.name, pickable_models(settings, model.name, metrics, failures, http_client)
         ),
     )
 
@@ -177,6 +185,10 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
     @app.after_serving
     async def close_store() -> None:
         await startup.stop()
+
+    @app.after_serving
+    async def close_model_connections() -> None:
+        await http_client.aclose()
 
     if invoices is not None:
 

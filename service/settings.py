@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     """Timeout of one model request."""
     llm_max_retries: int = Field(default=2, ge=0, le=10)
     """Client retries on connection errors, 429 and 5xx."""
+    llm_http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    """The model client's HTTP stack: `aiohttp` (openai's `DefaultAioHttpClient`; ~13 % less CPU
+    per turn under load) or `httpx`, the openai client's own default. A base URL with
+    `user:password@` in it always uses httpx (aiohttp refuses it)."""
     llm_tracing_enabled: bool = False
     """Agents SDK tracing, which uploads traces to OpenAI; off unless asked for."""
 

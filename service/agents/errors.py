@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiohttp
 import httpx2
 import openai
 from agents import MaxTurnsExceeded, ModelBehaviorError
@@ -36,6 +37,11 @@ def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFail
     provider = f"The model provider ({handle.provider})"
     if isinstance(exc, ModelNotConfigured):
         return ModelFailure("not_configured", str(exc), retryable=False)
+    connection = _aiohttp_connection_failure(exc)
+    if isinstance(connection, aiohttp.ClientConnectorError):
+        return _unreachable(handle, provider)
+    if connection is not None:
+        return _dropped(provider)
     if isinstance(exc, openai.APITimeoutError):
         return ModelFailure(
             "timeout",
@@ -46,18 +52,9 @@ def describe_model_failure(exc: BaseException, handle: ModelHandle) -> ModelFail
     if isinstance(exc, openai.APIConnectionError) and isinstance(
         exc.__cause__, httpx2.ConnectError | None
     ):
-        return ModelFailure(
-            "connection",
-            f"{provider} could not be reached at {handle.endpoint_host}. Try again; if it keeps "
-            f"happening, check {handle.base_url_setting} and the server's network access.",
-            retryable=True,
-        )
+        return _unreachable(handle, provider)
     if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
-        return ModelFailure(
-            "connection",
-            f"{provider} dropped the connection before the answer was complete. Try again.",
-            retryable=True,
-        )
+        return _dropped(provider)
     if isinstance(exc, openai.APIStatusError):
         return _describe_status(exc.status_code, handle, provider)
     if isinstance(exc, MaxTurnsExceeded):
@@ -121,6 +118,39 @@ def _describe_status(status: int, handle: ModelHandle, provider: str) -> ModelFa
         retryable=False,
         status=status,
     )
+
+
+def _unreachable(handle: ModelHandle, provider: str) -> ModelFailure:
+    return ModelFailure(
+        "connection",
+        f"{provider} could not be reached at {handle.endpoint_host}. Try again; if it keeps "
+        f"happening, check {handle.base_url_setting} and the server's network access.",
+        retryable=True,
+    )
+
+
+def _dropped(provider: str) -> ModelFailure:
+    return ModelFailure(
+        "connection",
+        f"{provider} dropped the connection before the answer was complete. Try again.",
+        retryable=True,
+    )
+
+
+def _aiohttp_connection_failure(exc: BaseException) -> aiohttp.ClientConnectionError | None:
+    """The aiohttp connection error (not a timeout) behind `exc`, if any. openai's aiohttp
+    transport reports every `ClientConnectionError`, a refused connection or a server that hung
+    up included, as httpx's `ConnectTimeout`, which the client raises as a timeout."""
+    seen: BaseException | None = exc
+    for _ in range(10):  # a chain is short; a cycle in one must not hang the turn
+        if seen is None:
+            break
+        if isinstance(seen, aiohttp.ServerTimeoutError | TimeoutError):
+            return None
+        if isinstance(seen, aiohttp.ClientConnectionError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def provider_explanation(exc: BaseException, limit: int = 500) -> str:

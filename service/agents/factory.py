@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
+import httpx2
 from agents import Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from openai import DefaultAioHttpClient, DefaultAsyncHttpxClient
 from pydantic import SecretStr
 
 from service.agents.streamed_events import StreamParsingOpenAI
@@ -82,7 +84,9 @@ class ModelHandle:
     """Set when the model cannot be used (e.g. no key): every turn answers with this."""
 
 
-def create_model(settings: Settings) -> ModelHandle:
+def create_model(settings: Settings, http_client: httpx2.AsyncClient | None = None) -> ModelHandle:
+    """`http_client`: the connections to share with other models (`model_http_client`); the
+    caller closes it. Without it, the model gets a client of its own."""
     spec = PROVIDERS[settings.llm_provider]
     name = _text(settings, spec.model_setting) or ""
     base_url = _text(settings, spec.base_url_setting)
@@ -112,6 +116,7 @@ def create_model(settings: Settings) -> ModelHandle:
         base_url=base_url,
         timeout=settings.llm_timeout_seconds,
         max_retries=settings.llm_max_retries,
+        http_client=http_client or model_http_client(settings),
     )
     model: Model
     if spec.api == "responses":
@@ -119,6 +124,18 @@ def create_model(settings: Settings) -> ModelHandle:
     else:
         model = OpenAIChatCompletionsModel(model=name, openai_client=client)
     return replace(handle, model=model)
+
+
+def model_http_client(settings: Settings) -> httpx2.AsyncClient:
+    """openai's own clients (its connection limits and timeouts); aiohttp reads a stream with
+    less work per chunk than httpx's anyio stack, which sets up a cancel scope for every read.
+    aiohttp refuses a URL with credentials in it next to the client's Authorization header, so
+    a base URL with `user:password@` keeps httpx."""
+    base_url = _text(settings, PROVIDERS[settings.llm_provider].base_url_setting)
+    has_credentials = base_url is not None and "@" in urlsplit(base_url).netloc
+    if settings.llm_http_client == "aiohttp" and not has_credentials:
+        return DefaultAioHttpClient(timeout=settings.llm_timeout_seconds)
+    return DefaultAsyncHttpxClient(timeout=settings.llm_timeout_seconds)
 
 
 def endpoint_host(base_url: str | None) -> str:

@@ -6,9 +6,10 @@ from typing import Any, get_args
 
 import pytest
 from agents import OpenAIChatCompletionsModel, OpenAIResponsesModel
+from openai import DefaultAioHttpClient, DefaultAsyncHttpxClient
 from pydantic import SecretStr
 
-from service.agents.factory import PROVIDERS, create_model, endpoint_host
+from service.agents.factory import PROVIDERS, create_model, endpoint_host, model_http_client
 from service.settings import LLMProvider, Settings
 
 
@@ -129,3 +130,23 @@ def test_a_password_in_the_base_url_stays_out_of_the_handle(provider: str) -> No
     shown = f"{handle.endpoint_host} {handle.base_url_setting} {handle.unavailable_reason}"
     assert "SECRETPASS42" not in shown
     assert "gwuser" not in shown
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, DefaultAioHttpClient),
+        ({"llm_http_client": "httpx"}, DefaultAsyncHttpxClient),
+        # aiohttp refuses credentials in the URL next to the client's Authorization header
+        ({"openai_base_url": "https://user:pass@gateway.example/v1"}, DefaultAsyncHttpxClient),
+        ({"openai_base_url": "https://gateway.example/v1"}, DefaultAioHttpClient),
+    ],
+)
+async def test_the_model_http_client_is_aiohttp_unless_it_cannot_be(
+    values: dict[str, Any], expected: type
+) -> None:
+    client = model_http_client(settings(llm_provider="openai", openai_api_key="sk-x", **values))
+    try:
+        assert type(client) is expected
+    finally:
+        await client.aclose()

@@ -107,10 +107,22 @@ async def test_stream_cut_mid_answer_is_an_error_and_recoverable(
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
+# Both HTTP stacks of the model client say the same: aiohttp reports every connection failure
+# as a timeout (service/agents/errors.py tells them apart).
+HTTP_CLIENTS = pytest.mark.parametrize("http_client", ["aiohttp", "httpx"])
+
+
+@HTTP_CLIENTS
 async def test_timeout_is_an_error_event(
-    server_factory: ServerFactory, mock_llm: MockLLM, user: str
+    server_factory: ServerFactory, mock_llm: MockLLM, user: str, http_client: str
 ) -> None:
-    server = server_factory({**provider_env("openai", mock_llm), "LLM_TIMEOUT_SECONDS": "1"})
+    server = server_factory(
+        {
+            **provider_env("openai", mock_llm),
+            "LLM_TIMEOUT_SECONDS": "1",
+            "LLM_HTTP_CLIENT": http_client,
+        }
+    )
     mock_llm.enqueue(Reply(hang=2.5))
     async with ChatKitClient(server.url, user=user) as client:
         stream = await client.create_thread("slow?")
@@ -122,12 +134,17 @@ async def test_timeout_is_an_error_event(
         await check_next_turn_works(client, stream.thread_id, mock_llm)
 
 
+@HTTP_CLIENTS
 async def test_unreachable_provider_is_an_error_event(
-    server_factory: ServerFactory, mock_llm: MockLLM, user: str
+    server_factory: ServerFactory, mock_llm: MockLLM, user: str, http_client: str
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"
     server = server_factory(
-        {**provider_env("openai-compatible", mock_llm), "OPENAI_BASE_URL": dead}
+        {
+            **provider_env("openai-compatible", mock_llm),
+            "OPENAI_BASE_URL": dead,
+            "LLM_HTTP_CLIENT": http_client,
+        }
     )
     async with ChatKitClient(server.url, user=user) as client:
         stream = await client.create_thread("anyone there?")
