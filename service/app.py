@@ -180,7 +180,8 @@ def create_app(settings: Settings, *, lifecycle: Lifecycle | None = None) -> Qua
 
     @app.before_serving
     async def warm_up_first_turn() -> None:
-        await warm_up(model.api, DEFAULT_TOOLS)  # lazy validators built now; provider not called
+        # Lazy validators built now, on the same HTTP stack; the provider is not called.
+        await warm_up(model.api, DEFAULT_TOOLS, model_http_client(settings))
 
     @app.after_serving
     async def close_store() -> None:

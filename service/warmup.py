@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import httpx2
 from agents import (
     Agent,
     FunctionTool,
@@ -39,24 +40,35 @@ _MODEL = "warm-up"
 _TEXT = "ready"
 
 
-async def warm_up(api: ModelAPI, tools: Sequence[FunctionTool] = ()) -> None:
-    """Run one streamed turn through the same model class and tools the app uses, and complete
-    chatkit's models. A failure is logged and ignored: the first real turn is merely slower."""
+async def warm_up(
+    api: ModelAPI,
+    tools: Sequence[FunctionTool] = (),
+    http_client: httpx2.AsyncClient | None = None,
+) -> None:
+    """Run one streamed turn through the same model class, HTTP stack (`http_client`, a fresh
+    one, closed here) and tools the app uses, and complete chatkit's models. A failure is
+    logged and ignored: the first real turn is merely slower."""
     started = time.perf_counter()
     try:
         complete_chatkit_models()
-        await _run_canned_turn(api, tools)
+        await _run_canned_turn(api, tools, http_client)
     except Exception as exc:
         logger.warning("warm-up failed; the first turn will be slower: %s", exc)
         return
     logger.info("warmed up in %.2f s", time.perf_counter() - started)
 
 
-async def _run_canned_turn(api: ModelAPI, tools: Sequence[FunctionTool]) -> None:
+async def _run_canned_turn(
+    api: ModelAPI, tools: Sequence[FunctionTool], http_client: httpx2.AsyncClient | None
+) -> None:
     server = await asyncio.start_server(_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     client = StreamParsingOpenAI(
-        api_key="warm-up", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0, timeout=30.0
+        api_key="warm-up",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        max_retries=0,
+        timeout=30.0,
+        http_client=http_client,
     )
     model: Model = (
         OpenAIResponsesModel(model=_MODEL, openai_client=client)
