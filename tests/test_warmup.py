@@ -14,7 +14,7 @@ from tests.support.server import ROOT
 # In a fresh interpreter: which of the first turn's lazily built validators exist before and
 # after `warm_up`, and what it logged. The provider URL points nowhere: it must not be used.
 PROBE = """
-import asyncio, json, logging, sys
+import asyncio, gc, json, logging, sys
 import chatkit.types
 from openai.types.chat import ChatCompletionChunk
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
@@ -33,11 +33,13 @@ models = {
     "chat_completions": [ChatCompletionChunk],
 }[sys.argv[1]] + [chatkit.types.ThreadItemDoneEvent, chatkit.types.AssistantMessageItem]
 before = [m.__pydantic_complete__ for m in models]
+frozen_before = gc.get_freeze_count()
 asyncio.run(warm_up(sys.argv[1], DEFAULT_TOOLS))
 after = [m.__pydantic_complete__ for m in models]
 print(json.dumps({
     "before": before,
     "after": after,
+    "frozen": [frozen_before, gc.get_freeze_count()],
     "log": [(r.levelname, r.getMessage()) for r in records if r.name == "service.warmup"],
 }))
 """
@@ -63,5 +65,8 @@ def test_warm_up_builds_what_the_first_turn_would(api: str) -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert not any(report["before"])  # built lazily: the first turn would pay for them
     assert all(report["after"])
+    # What start-up built is out of the collector's sight (a full collection walked it all).
+    assert report["frozen"][0] == 0
+    assert report["frozen"][1] > 100_000
     levels = [level for level, _ in report["log"]]
     assert levels == ["INFO"], report["log"]  # "warmed up in ...", no warning
