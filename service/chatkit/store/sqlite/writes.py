@@ -4,7 +4,7 @@ A turn writes a few rows (its turn lock, the user's message, the answer, the thr
 the writer's worker thread each statement waited for a turn of the event loop, under the lock
 that keeps statements out of each other's transactions, so under load the writes of all
 requests queued behind each other a loop turn or more apiece: at 100 concurrent turns a
-follow-up waited about half a second for its turn lock alone. In WAL mode with
+follow-up waited ~0.2 s for its turn lock statement alone. In WAL mode with
 `synchronous = NORMAL` a commit appends to the WAL without syncing it, and a one-row statement
 takes tens of microseconds, so single statements run here, with no busy timeout. When the
 file's write lock is held (another process writing, or a transaction of ours on the worker
