@@ -22,6 +22,7 @@ from service.chatkit.attachments.store import FileAttachmentStore
 from service.chatkit.errors import InvalidRequest
 from service.chatkit.failures import FailureTable, error_response, log_failure
 from service.chatkit.limits import AbuseLimits
+from service.chatkit.request_body import discard_small_body
 from service.chatkit.store.base import ChatStore
 from service.observability.metrics import Metrics
 from service.request_context import RequestContext
@@ -111,6 +112,7 @@ def uploads_blueprint(
                 started, context, attachment_id, form.filename, form.content_type, form.chunks()
             )
         except Exception as exc:
+            await discard_small_body()
             return failed(exc, started)
         return attachment_response(record)
 
@@ -141,6 +143,7 @@ def uploads_blueprint(
                 thread_id=existing.thread_id,
             )
         except Exception as exc:
+            await discard_small_body()
             return failed(exc, started)
         return attachment_response(record)
 

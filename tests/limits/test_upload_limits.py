@@ -41,3 +41,20 @@ async def test_direct_uploads_over_the_minute_limit_get_429(
         over = await client.http.post("/chatkit/api/upload", files=files)
     assert_limited(over, f"at most {PER_MINUTE} a minute")
     assert "Traceback" not in server.log
+
+
+async def test_refused_uploads_are_read_as_429s_not_connection_errors(
+    server: ServerProcess, user: str
+) -> None:
+    """The 429 goes out before the multipart body has arrived, with `Connection: close`; unless
+    the server reads the small body first, closing the connection lost about half of these
+    answers to a reset (the client saw ReadError)."""
+    async with ChatKitClient(server.url, user=user) as client:
+        for n in range(PER_MINUTE):
+            files = {"file": (f"note{n}.txt", b"hello", "text/plain")}
+            assert (await client.http.post("/chatkit/api/upload", files=files)).status_code == 200
+    for n in range(30):
+        async with ChatKitClient(server.url, user=user) as client:  # a new connection each
+            files = {"file": (f"late{n}.txt", b"hello " * 50, "text/plain")}
+            over = await client.http.post("/chatkit/api/upload", files=files)
+        assert_limited(over, f"at most {PER_MINUTE} a minute")
