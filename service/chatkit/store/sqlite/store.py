@@ -138,7 +138,8 @@ class SQLiteStore(ChatStore):
         # The reader (a file in WAL mode): reads need no transaction, no lock, and do not queue
         # behind writes; they run on the event loop's thread (reads.py says why).
         self._reader: InlineReads | None = None
-        self._writer: InlineWrites | None = None
+        # Single statements (writes.py): inline for a file, on the worker thread in memory.
+        self._writer: InlineWrites | WorkerWrites | None = None
         self._turn_locks = LeaseTurnLocks(self._statement, lease=turn_lock_lease)
 
     @property
@@ -172,8 +173,10 @@ class SQLiteStore(ChatStore):
         loop's thread unless they would wait (writes.py). No lock is held between them: under
         load every hand-over of an asyncio lock waits for a turn of the event loop, and the
         writes of all requests formed a queue behind it."""
+        if self._writer is None:
+            raise RuntimeError("the SQLite store is not open")
         try:
-            yield self._writer or WorkerWrites(self.db, self._lock)
+            yield self._writer
         except UnicodeEncodeError:
             raise rows.unencodable_id() from None
 
@@ -201,10 +204,11 @@ class SQLiteStore(ChatStore):
                 async with self._tx(immediate=True) as db:
                     status = await _schema_status(db)
                 check_current(status.current, LATEST_VERSION)
-            if self._path != MEMORY and self._reader is None:
-                self._reader = InlineReads(self._path)
+            if self._writer is None:
                 worker = WorkerWrites(self.db, self._lock)
-                self._writer = InlineWrites(self._path, worker)
+                in_memory = self._path == MEMORY
+                self._writer = worker if in_memory else InlineWrites(self._path, worker)
+                self._reader = None if in_memory else InlineReads(self._path)
             return status
         except BaseException as exc:
             await self.close()

@@ -59,6 +59,9 @@ class WorkerWrites:
         async with self._lock:
             return await self._worker.execute(sql, parameters)
 
+    async def close(self) -> None:
+        """Nothing of its own to close: the worker connection is the store's."""
+
 
 class InlineWrites:
     def __init__(
@@ -70,7 +73,7 @@ class InlineWrites:
     ) -> None:
         """`worker`: where a statement that would wait goes."""
         self._path = path
-        self._connection = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        self._connection = sqlite3.connect(path, isolation_level=None)
         for pragma in ("busy_timeout = 0", "foreign_keys = ON", "synchronous = NORMAL"):
             self._connection.execute(f"PRAGMA {pragma}")
         self._connection.execute("PRAGMA wal_autocheckpoint = 0")
